@@ -1,0 +1,3 @@
+from mesteri.cli import main
+
+main()

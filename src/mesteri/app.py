@@ -1,0 +1,135 @@
+"""The application factory: routers, middleware and the lifespan of shared resources."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+import mesteri.tasks  # noqa: F401  - registers every domain's jobs
+from mesteri import __version__
+from mesteri.accounts import api as accounts_api
+from mesteri.accounts import pages as accounts_pages
+from mesteri.config import Settings, get_settings
+from mesteri.devtools import api as dev_api
+from mesteri.kit import clock, jobs
+from mesteri.kit.db import create_engine, libpq_url, session_factories
+from mesteri.kit.i18n import LanguageMiddleware
+from mesteri.kit.migrate import current_revision, head_revision
+from mesteri.kit.observability import RequestContextMiddleware, metrics
+from mesteri.kit.ratelimit import RateLimiter
+from mesteri.kit.web import csrf_protect, install_error_handlers
+from mesteri.notifications import senders
+from mesteri.web import pages as site_pages
+from mesteri.worker import run_background
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    run_worker: bool = False,
+) -> FastAPI:
+    """``run_worker`` runs the background worker inside this process (``mesteri run``)."""
+    settings = settings or get_settings()
+    url = database_url or settings.database_url
+    if not url:
+        raise RuntimeError("create_app needs a database URL (the CLI starts the embedded one)")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(url, pool_size=settings.db_pool_size,
+                               max_overflow=settings.db_max_overflow)
+        app.state.engine = engine
+        app.state.read_sessions, app.state.write_sessions = session_factories(engine)
+        app.state.limiter = RateLimiter(settings.redis_url)
+        app.state.head_revision = head_revision()
+        senders.configure(settings.smtp_url, settings.mail_from)
+        jobs.bind_sessions(app.state.write_sessions)
+        job_app = jobs.configure(libpq_url(url))
+        await job_app.open_async()
+        app.state.jobs = job_app
+        async with engine.connect() as conn:
+            await clock.load_offset(conn)
+        stop = asyncio.Event()
+        background = (
+            asyncio.create_task(run_background(engine, job_app, stop)) if run_worker else None
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if background is not None:
+                await background
+            await job_app.close_async()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Mesteri API",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(accounts_api.auth)
+    api.include_router(accounts_api.me)
+    if settings.dev_tools_enabled:
+        api.include_router(dev_api.router)
+    app.include_router(api)
+
+    pages = APIRouter(dependencies=[Depends(csrf_protect), accounts_pages.WebContext],
+                      include_in_schema=False)
+    pages.include_router(site_pages.router)
+    pages.include_router(accounts_pages.router)
+    app.include_router(pages)
+    app.include_router(site_pages.assets)
+
+    app.add_api_route("/health", health, include_in_schema=False)
+    app.add_api_route("/ready", ready, include_in_schema=False)
+    app.add_route("/metrics", metrics, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # Outermost first: the request id and language exist before anything else runs.
+    app.add_middleware(LanguageMiddleware, default=settings.market_profile.default_language)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: the database answers and its schema is at the code's migration head."""
+    checks: dict[str, Any] = {}
+    try:
+        async with request.app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+        revision = await current_revision(request.app.state.engine)
+        checks["migrations"] = "ok" if revision == request.app.state.head_revision else (
+            f"at {revision}, code expects {request.app.state.head_revision}"
+        )
+    except Exception as exc:  # readiness reports failures instead of raising them
+        checks.setdefault("database", f"unreachable: {type(exc).__name__}")
+    ok = all(v == "ok" for v in checks.values()) and len(checks) == 2
+    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                        status_code=200 if ok else 503)

@@ -1,0 +1,128 @@
+"""Settings (environment, prefix ``MESTERI_``) and market profiles.
+
+A market is a configuration profile, not a fork: currency, languages, time zone,
+phone region, VAT on platform fees and the business-id check all come from here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mesteri.kit.business_ids import valid_cui, valid_israeli_company_number
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a known placeholder, refused in prod
+
+
+@dataclass(frozen=True)
+class Market:
+    code: str
+    currency: str
+    languages: tuple[str, ...]
+    time_zone: str
+    phone_region: str
+    vat_basis_points: int
+    business_id_name: str
+    business_id_valid: Callable[[str], bool]
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+
+MARKETS: dict[str, Market] = {
+    "ro": Market(
+        code="ro",
+        currency="RON",
+        languages=("ro", "hu", "en"),
+        time_zone="Europe/Bucharest",
+        phone_region="RO",
+        vat_basis_points=2100,
+        business_id_name="CUI",
+        business_id_valid=valid_cui,
+    ),
+    "il": Market(
+        code="il",
+        currency="ILS",
+        languages=("he", "en"),
+        time_zone="Asia/Jerusalem",
+        phone_region="IL",
+        vat_basis_points=1800,
+        business_id_name="company number",
+        business_id_valid=valid_israeli_company_number,
+    ),
+}
+
+# Every language the interface is translated into, whatever the market.
+SUPPORTED_LANGUAGES: tuple[str, ...] = ("ro", "en", "hu", "he")
+RTL_LANGUAGES = frozenset({"he"})
+
+
+class InsecureSecretKeyError(RuntimeError):
+    """Raised when production is asked to start without a real secret key."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MESTERI_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str | None = None
+    data_dir: Path = Path(".mesteri")
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    market: Literal["ro", "il"] = "ro"
+    payments_provider: Literal["sandbox", "stripe"] = "sandbox"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    storage: Literal["local", "s3"] = "local"
+    smtp_url: str | None = None
+    sms_provider: Literal["log"] = "log"
+    mail_from: str = "Mesteri <no-reply@mesteri.ro>"
+    public_url: str = "http://127.0.0.1:8000"
+    demo_password: str = "demo-Mesteri-2026"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    web_session_days: int = 30
+    log_level: str = "INFO"
+    log_json: bool = True
+    # A dev convenience: behind TLS in production the cookie must be Secure; on plain
+    # http://127.0.0.1 browsers accept Secure cookies too, so it stays on everywhere.
+    cookie_secure: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_insecure_prod(self) -> Settings:
+        if self.env == "prod" and (
+            self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32
+        ):
+            raise InsecureSecretKeyError(
+                "MESTERI_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in prod (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        return self
+
+    @property
+    def market_profile(self) -> Market:
+        return MARKETS[self.market]
+
+    @property
+    def dev_tools_enabled(self) -> bool:
+        """The dev outbox and the test clock exist in dev and test, never in prod."""
+        return self.env in ("dev", "test")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def random_secret() -> str:
+    return secrets.token_urlsafe(48)

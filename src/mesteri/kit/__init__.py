@@ -1,0 +1,1 @@
+"""Cross-cutting building blocks. Nothing here knows about a business domain."""
