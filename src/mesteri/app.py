@@ -18,6 +18,7 @@ import mesteri.tasks  # noqa: F401  - registers every domain's jobs
 from mesteri import __version__
 from mesteri.accounts import api as accounts_api
 from mesteri.accounts import pages as accounts_pages
+from mesteri.backoffice import api as backoffice_api
 from mesteri.config import Settings, get_settings
 from mesteri.devtools import api as dev_api
 from mesteri.kit import clock, jobs
@@ -90,6 +91,7 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     api.include_router(accounts_api.auth)
     api.include_router(accounts_api.me)
+    api.include_router(backoffice_api.router)
     if settings.dev_tools_enabled:
         api.include_router(dev_api.router)
     app.include_router(api)
