@@ -153,7 +153,7 @@ def app(settings: Settings, database_url: str, connection: AsyncConnection) -> A
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers={"accept-language": "en"}
+        transport=transport, base_url="https://testserver", headers={"accept-language": "en"}
     ) as c:
         yield c
 
@@ -213,7 +213,7 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     senders._senders = recorded
     async with job_app.open_async():
         transport = httpx.ASGITransport(app=application, client=("203.0.113.8", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver",
                                      headers={"accept-language": "en"}) as c:
             live_app.client = c
             yield live_app

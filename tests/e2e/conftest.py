@@ -201,6 +201,11 @@ def spawn_server(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
+def demo_password() -> str:
+    return DEMO_PASSWORD
+
+
+@pytest.fixture
 def find_postgres() -> Any:
     """``find_postgres(pgdata)``: pids of postgres servers still running on that data dir."""
     return postgres_pids
@@ -230,8 +235,9 @@ class Outbox:
     def ids(self, to: str) -> set[str]:
         return {item["id"] for item in self.items(to)}
 
-    def code(self, to: str, kind: str, *, after: set[str] | None = None,
-             timeout: float = 30) -> str:
+    def code(
+        self, to: str, kind: str, *, after: set[str] | None = None, timeout: float = 30
+    ) -> str:
         """The 6-digit code of the newest message of ``kind`` sent to ``to``.
 
         ``after``: ids of messages seen before (an older code), which do not count.
@@ -275,7 +281,7 @@ def new_person() -> Person:
         last_name="Marinescu",
         email=f"e2e-{token.hex[:12]}@example.com",
         phone=f"+4072{token.int % 10**7:07d}",
-        password="sunny-Harbor-47",  # noqa: S106 - a test password
+        password="sunny-Harbor-47",
     )
 
 

@@ -87,7 +87,7 @@ async def register_submit(
 ) -> Response:
     form = {"email": email, "phone": phone, "first_name": first_name, "last_name": last_name,
             "role": role}
-    with form_errors("accounts/register.html", form=form):
+    with form_errors(request, "accounts/register.html", form=form):
         _user, _auth, token = await service.do_register(
             session,
             service.Registration(email=email, phone=phone, password=password,
@@ -111,7 +111,7 @@ async def verify_submit(
 ) -> Response:
     user = auth[0]
     purpose = OtpPurpose.VERIFY_PHONE if what == "phone" else OtpPurpose.VERIFY_EMAIL
-    with form_errors("accounts/verify.html", me=user, failed=what):
+    with form_errors(request, "accounts/verify.html", me=user, failed=what):
         await service.do_verify_contact(session, user, purpose, code, client, limiter)
     done = user.email_verified_at is not None and user.phone_verified_at is not None
     return _redirect("/?welcome=1" if done else "/verify")
@@ -124,7 +124,7 @@ async def verify_resend(
 ) -> Response:
     user = auth[0]
     purpose = OtpPurpose.VERIFY_PHONE if what == "phone" else OtpPurpose.VERIFY_EMAIL
-    with form_errors("accounts/verify.html", me=user, failed=what):
+    with form_errors(request, "accounts/verify.html", me=user, failed=what):
         await service.do_resend_verification(session, user, purpose, client, limiter)
     return render(request, "accounts/verify.html",
                   {"me": user, "notice": i18n.gettext("A new code is on its way.")})
@@ -144,7 +144,7 @@ async def signin_submit(
     login: Text = "", password: Text = "", totp: OptionalText = "", next: Text = "/",
 ) -> Response:
     target = _safe_next(next)
-    with form_errors("accounts/signin.html", form={"login": login}, next=target):
+    with form_errors(request, "accounts/signin.html", form={"login": login}, next=target):
         user, _auth, token = await service.do_login_password(
             session, login=login, password=password, totp=totp or None, client=client,
             limiter=limiter, kind=SessionKind.WEB,
@@ -164,7 +164,7 @@ async def code_signin_form(request: Request, _auth: WebAuth) -> Response:
 async def code_signin_send(
     request: Request, session: DbWrite, client: Client, limiter: Limiter, login: Text = "",
 ) -> Response:
-    with form_errors("accounts/signin_code.html", form={"login": login}, step="login"):
+    with form_errors(request, "accounts/signin_code.html", form={"login": login}, step="login"):
         await service.do_send_login_code(session, login, client, limiter)
     return render(request, "accounts/signin_code.html", {"form": {"login": login}, "step": "code"})
 
@@ -174,7 +174,7 @@ async def code_signin_submit(
     request: Request, session: DbWrite, client: Client, limiter: Limiter,
     login: Text = "", code: Text = "",
 ) -> Response:
-    with form_errors("accounts/signin_code.html", form={"login": login}, step="code"):
+    with form_errors(request, "accounts/signin_code.html", form={"login": login}, step="code"):
         _user, _auth, token = await service.do_login_with_code(
             session, login=login, code=code, client=client, limiter=limiter,
             kind=SessionKind.WEB,
@@ -204,7 +204,7 @@ async def forgot_form(request: Request, _auth: WebAuth) -> Response:
 async def forgot_submit(
     request: Request, session: DbWrite, client: Client, limiter: Limiter, login: Text = "",
 ) -> Response:
-    with form_errors("accounts/forgot.html", form={"login": login}):
+    with form_errors(request, "accounts/forgot.html", form={"login": login}):
         await service.do_send_login_code(session, login, client, limiter,
                                          purpose=OtpPurpose.PASSWORD_RESET)
     return _redirect(f"/password/reset?login={login}")
@@ -220,7 +220,7 @@ async def reset_submit(
     request: Request, session: DbWrite, client: Client, limiter: Limiter,
     login: Text = "", code: Text = "", new_password: Text = "",
 ) -> Response:
-    with form_errors("accounts/reset.html", form={"login": login, "code": code}):
+    with form_errors(request, "accounts/reset.html", form={"login": login, "code": code}):
         await service.do_reset_password(session, login=login, code=code,
                                         new_password=new_password, client=client,
                                         limiter=limiter)
@@ -253,7 +253,7 @@ async def account_profile(
     first_name: Text = "", last_name: Text = "", language: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
-    with form_errors("accounts/account.html", **context):
+    with form_errors(request, "accounts/account.html", **context):
         await service.do_update_profile(session, auth[0], first_name=first_name or None,
                                         last_name=last_name or None, language=language or None)
     i18n.set_language(auth[0].language)
@@ -266,7 +266,7 @@ async def account_password(
     current_password: Text = "", new_password: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
-    with form_errors("accounts/account.html", **context):
+    with form_errors(request, "accounts/account.html", **context):
         await service.do_change_password(session, auth[0], auth[1], current=current_password,
                                          new=new_password, client=client)
     return _redirect("/account?saved=password")
@@ -277,7 +277,7 @@ async def account_roles(
     request: Request, session: DbWrite, auth: WebAuthRequired, role: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
-    with form_errors("accounts/account.html", **context):
+    with form_errors(request, "accounts/account.html", **context):
         await service.do_add_role(session, auth[0], role)
     return _redirect("/account?saved=roles")
 
@@ -296,7 +296,7 @@ async def account_totp_enable(
     request: Request, session: DbWrite, auth: WebAuthRequired, client: Client, code: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
-    with form_errors("accounts/account.html", **context, totp_pending=True):
+    with form_errors(request, "accounts/account.html", **context, totp_pending=True):
         await service.do_totp_enable(session, auth[0], auth[1], code, client)
     return _redirect("/account?saved=2fa#two-factor")
 
@@ -307,7 +307,7 @@ async def account_totp_disable(
     password: Text = "", code: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
-    with form_errors("accounts/account.html", **context):
+    with form_errors(request, "accounts/account.html", **context):
         await service.do_totp_disable(session, auth[0], password=password, code=code,
                                       client=client)
     return _redirect("/account?saved=2fa#two-factor")
@@ -345,7 +345,7 @@ async def account_delete(
     password: Text = "", confirm: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
-    with form_errors("accounts/account.html", **context):
+    with form_errors(request, "accounts/account.html", **context):
         if confirm != "on":
             raise InvalidCredentialsError(
                 "Tick the box to confirm that you want to delete your account.", field="confirm")
@@ -372,8 +372,12 @@ async def switch_language(
     return response
 
 
-def web_language(auth: WebAuth) -> None:
-    """On pages, a signed-in user's own language wins over the browser's."""
+async def web_language(auth: WebAuth) -> None:
+    """On pages, a signed-in user's own language wins over the browser's.
+
+    Async on purpose: a sync dependency runs in a thread, where setting the
+    language context variable would not reach the page.
+    """
     if auth is not None:
         i18n.set_language(auth[0].language)
 

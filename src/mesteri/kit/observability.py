@@ -60,8 +60,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            route_path = getattr(route, "path", "unmatched")
+            route_path = route_template(scope)
             method = scope["method"]
             REQUESTS.labels(method, route_path, str(status)).inc()
             LATENCY.labels(method, route_path).observe(elapsed)
@@ -73,6 +72,18 @@ class RequestContextMiddleware:
                     status=status,
                     ms=round(elapsed * 1000, 2),
                 )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (low-cardinality label), e.g. ``/api/v1/me``.
+
+    FastAPI keeps included routers nested and records the effective (prefixed) route
+    in its own scope entry; plain Starlette routes are on ``scope["route"]``.
+    """
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(effective, "starlette_route", None) or effective
+    path = getattr(template, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return str(path) if path else "unmatched"
 
 
 async def metrics(_: Request) -> Response:

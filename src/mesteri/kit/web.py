@@ -124,33 +124,32 @@ LANGUAGE_NAMES = {"ro": "Română", "en": "English", "hu": "Magyar", "he": "עב
 class FormError(Exception):
     """A domain error on a page form: the form is shown again with the message.
 
-    It travels as an exception so the request's transaction rolls back (or keeps a
+    The page is rendered where the error happens (while the request's objects are still
+    loaded) and travels as an exception, so the transaction rolls back (or keeps a
     counted attempt) exactly as it would for the API.
     """
 
-    def __init__(self, template: str, context: dict[str, Any], error: DomainError) -> None:
+    def __init__(self, response: Response, error: DomainError) -> None:
         super().__init__(str(error))
-        self.template = template
-        self.context = context
-        self.error = error
+        self.response = response
         self.persist_on_error = error.persist_on_error
 
 
 @contextmanager
-def form_errors(template: str, **context: Any) -> Iterator[None]:
+def form_errors(request: Request, template: str, **context: Any) -> Iterator[None]:
     try:
         yield
     except DomainError as exc:
-        raise FormError(template, context, exc) from exc
+        page = {**context, "error": _translate(exc), "error_field": exc.field,
+                "error_code": exc.code}
+        response = render(request, template, page, status_code=exc.status)
+        response.headers.update(exc.headers)
+        raise FormError(response, exc) from exc
 
 
 async def handle_form_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FormError)
-    context = {**exc.context, "error": _translate(exc.error), "error_field": exc.error.field,
-               "error_code": exc.error.code}
-    response = render(request, exc.template, context, status_code=exc.error.status)
-    response.headers.update(exc.error.headers)
-    return response
+    return exc.response
 
 
 def wants_json(request: Request) -> bool:
