@@ -123,7 +123,9 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 async def db(connection: AsyncConnection) -> AsyncIterator[WriteSession]:
     """A session inside the test's rolled-back transaction."""
     factory = async_sessionmaker(
-        bind=connection, class_=WriteSession, expire_on_commit=False,
+        bind=connection,
+        class_=WriteSession,
+        expire_on_commit=False,
         join_transaction_mode="create_savepoint",
     )
     async with factory() as session:
@@ -136,11 +138,15 @@ def app(settings: Settings, database_url: str, connection: AsyncConnection) -> A
     application = create_app(settings, database_url=database_url)
     application.state.engine = connection.engine
     application.state.read_sessions = async_sessionmaker(
-        bind=connection, class_=ReadSession, expire_on_commit=False,
+        bind=connection,
+        class_=ReadSession,
+        expire_on_commit=False,
         join_transaction_mode="create_savepoint",
     )
     application.state.write_sessions = async_sessionmaker(
-        bind=connection, class_=WriteSession, expire_on_commit=False,
+        bind=connection,
+        class_=WriteSession,
+        expire_on_commit=False,
         join_transaction_mode="create_savepoint",
     )
     application.state.limiter = RateLimiter()
@@ -195,10 +201,14 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     """The app on a database with real commits, plus a job runner; tables emptied first."""
     eng = create_engine(live_database_url, pool_size=4, max_overflow=2)
     async with eng.begin() as conn:
-        tables = (await conn.execute(text(
-            "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
-            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        ))).scalar_one()
+        tables = (
+            await conn.execute(
+                text(
+                    "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            )
+        ).scalar_one()
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     application = create_app(settings, database_url=live_database_url)
     application.state.engine = eng
@@ -213,8 +223,9 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     senders._senders = recorded
     async with job_app.open_async():
         transport = httpx.ASGITransport(app=application, client=("203.0.113.8", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="https://testserver",
-                                     headers={"accept-language": "en"}) as c:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://testserver", headers={"accept-language": "en"}
+        ) as c:
             live_app.client = c
             yield live_app
     await eng.dispose()

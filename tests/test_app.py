@@ -19,7 +19,9 @@ async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
     assert 'route="/api/v1/me"' in metrics.text
 
 
-async def test_ready_reports_a_schema_behind_the_code(client: httpx.AsyncClient, app: object) -> None:
+async def test_ready_reports_a_schema_behind_the_code(
+    client: httpx.AsyncClient, app: object
+) -> None:
     app.state.head_revision = "9999_future"  # type: ignore[attr-defined]
     response = await client.get("/ready")
     assert response.status_code == 503
@@ -35,9 +37,16 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
 
 async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/api/v1/openapi.json")).json()
-    for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh",
-                 "/api/v1/auth/otp/send", "/api/v1/auth/otp/verify", "/api/v1/me",
-                 "/api/v1/me/export", "/api/v1/auth/password/reset"):
+    for path in (
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/otp/send",
+        "/api/v1/auth/otp/verify",
+        "/api/v1/me",
+        "/api/v1/me/export",
+        "/api/v1/auth/password/reset",
+    ):
         assert path in spec["paths"], path
     assert (await client.get("/api/docs")).status_code == 200
 
@@ -45,7 +54,8 @@ async def test_openapi_and_docs(client: httpx.AsyncClient) -> None:
 async def test_dev_routes_do_not_exist_in_prod(database_url: str) -> None:
     prod = create_app(Settings(env="prod", secret_key="p" * 48), database_url=database_url)
     paths = set(prod.openapi()["paths"])
-    assert "/api/v1/dev/outbox" not in paths and "/api/v1/dev/clock" not in paths
+    assert "/api/v1/dev/outbox" not in paths
+    assert "/api/v1/dev/clock" not in paths
     assert "/api/v1/me" in paths
     test = create_app(Settings(env="test"), database_url=database_url)
     assert "/api/v1/dev/outbox" in test.openapi()["paths"]
@@ -53,7 +63,8 @@ async def test_dev_routes_do_not_exist_in_prod(database_url: str) -> None:
 
 async def test_pwa_assets(client: httpx.AsyncClient) -> None:
     manifest = (await client.get("/manifest.webmanifest")).json()
-    assert manifest["start_url"] == "/" and len(manifest["icons"]) >= 2
+    assert manifest["start_url"] == "/"
+    assert len(manifest["icons"]) >= 2
     sw = await client.get("/sw.js")
     assert sw.headers["content-type"].startswith("text/javascript")
     assert "/offline" in sw.text

@@ -51,8 +51,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(url, pool_size=settings.db_pool_size,
-                               max_overflow=settings.db_max_overflow)
+        engine = create_engine(
+            url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
         app.state.engine = engine
         app.state.read_sessions, app.state.write_sessions = session_factories(engine)
         app.state.limiter = RateLimiter(settings.redis_url)
@@ -96,8 +97,9 @@ def create_app(
         api.include_router(dev_api.router)
     app.include_router(api)
 
-    pages = APIRouter(dependencies=[Depends(csrf_protect), accounts_pages.WebContext],
-                      include_in_schema=False)
+    pages = APIRouter(
+        dependencies=[Depends(csrf_protect), accounts_pages.WebContext], include_in_schema=False
+    )
     pages.include_router(site_pages.router)
     pages.include_router(accounts_pages.router)
     app.include_router(pages)
@@ -127,11 +129,14 @@ async def ready(request: Request) -> JSONResponse:
             await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
         revision = await current_revision(request.app.state.engine)
-        checks["migrations"] = "ok" if revision == request.app.state.head_revision else (
-            f"at {revision}, code expects {request.app.state.head_revision}"
+        checks["migrations"] = (
+            "ok"
+            if revision == request.app.state.head_revision
+            else (f"at {revision}, code expects {request.app.state.head_revision}")
         )
     except Exception as exc:  # readiness reports failures instead of raising them
         checks.setdefault("database", f"unreachable: {type(exc).__name__}")
     ok = all(v == "ok" for v in checks.values()) and len(checks) == 2
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

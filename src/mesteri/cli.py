@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Iterator
 from typing import Annotated
@@ -85,16 +84,18 @@ def _print_logins(settings: Settings, port: int) -> None:
         f"  API docs: http://127.0.0.1:{port}/api/docs",
         "  Demo logins (password: " + settings.demo_password + "):",
         *[f"    {a.email:<26} {a.what}" for a in DEMO_ACCOUNTS],
-        "  Codes sent by e-mail/SMS: http://127.0.0.1:%d/api/v1/dev/outbox" % port
-        if settings.dev_tools_enabled else "",
+        f"  Codes sent by e-mail/SMS: http://127.0.0.1:{port}/api/v1/dev/outbox"
+        if settings.dev_tools_enabled
+        else "",
         "  Press Ctrl-C to stop.",
         "",
     ]
     typer.echo("\n".join(line for line in lines if line is not None))
 
 
-def _serve(settings: Settings, url: str, *, host: str, port: int, with_worker: bool,
-           workers: int = 1) -> None:
+def _serve(
+    settings: Settings, url: str, *, host: str, port: int, with_worker: bool, workers: int = 1
+) -> None:
     import uvicorn
 
     from mesteri.kit.logging import configure_logging
@@ -102,19 +103,27 @@ def _serve(settings: Settings, url: str, *, host: str, port: int, with_worker: b
     configure_logging(settings.log_level, json=settings.log_json)
     if workers > 1:
         os.environ["MESTERI_DATABASE_URL"] = url
-        uvicorn.run("mesteri.asgi:app", host=host, port=port, workers=workers,
-                    proxy_headers=True, log_config=None)
+        uvicorn.run(
+            "mesteri.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_config=None,
+        )
         return
     from mesteri.app import create_app
 
     app = create_app(settings, database_url=url, run_worker=with_worker)
-    config = uvicorn.Config(app, host=host, port=port, proxy_headers=True, log_config=None,
-                            lifespan="on")
+    config = uvicorn.Config(
+        app, host=host, port=port, proxy_headers=True, log_config=None, lifespan="on"
+    )
     server = uvicorn.Server(config)
 
     async def main() -> None:
         serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():
+        # uvicorn offers no "started" event; poll its flag to print the logins once.
+        while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if server.started:
             _print_logins(settings, port)
@@ -186,8 +195,7 @@ def seed_demo() -> None:
 @cli.command("create-admin")
 def create_admin(
     email: Annotated[str, typer.Option(prompt=True)],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     first_name: Annotated[str, typer.Option(prompt=True)] = "Admin",
     last_name: Annotated[str, typer.Option(prompt=True)] = "Mesteri",
     role: Annotated[str, typer.Option(help="admin, support or finance")] = "admin",
@@ -208,8 +216,13 @@ def create_admin(
             _read, write = session_factories(engine)
             async with unit_of_work(write) as session:
                 await accounts.do_create_user(
-                    session, email=email, phone=None, password=password,
-                    first_name=first_name, last_name=last_name, roles=[role],
+                    session,
+                    email=email,
+                    phone=None,
+                    password=password,
+                    first_name=first_name,
+                    last_name=last_name,
+                    roles=[role],
                 )
         finally:
             await engine.dispose()
@@ -229,4 +242,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     sms_provider: Literal["log"] = "log"
     mail_from: str = "Mesteri <no-reply@mesteri.ro>"
     public_url: str = "http://127.0.0.1:8000"
-    demo_password: str = "demo-Mesteri-2026"
+    demo_password: str = "demo-Mesteri-2026"  # noqa: S105 - printed by `make run`; demo only
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     access_token_minutes: int = 15
@@ -100,9 +100,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure_prod(self) -> Settings:
-        if self.env == "prod" and (
-            self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32
-        ):
+        if self.env == "prod" and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):
             raise InsecureSecretKeyError(
                 "MESTERI_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in prod (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"

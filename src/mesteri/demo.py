@@ -22,12 +22,25 @@ class DemoAccount:
 
 
 DEMO_ACCOUNTS = (
-    DemoAccount("client@demo.mesteri.ro", "+40722000001", "Ioana", "Popescu", ("client",),
-                "client"),
-    DemoAccount("pro@demo.mesteri.ro", "+40722000002", "Andrei", "Ionescu", ("pro",),
-                "pro (plumber, Bucharest)"),
-    DemoAccount("admin@demo.mesteri.ro", "+40722000003", "Maria", "Dumitru", ("admin",),
-                "admin (sets up two-factor at first sign-in)"),
+    DemoAccount(
+        "client@demo.mesteri.ro", "+40722000001", "Ioana", "Popescu", ("client",), "client"
+    ),
+    DemoAccount(
+        "pro@demo.mesteri.ro",
+        "+40722000002",
+        "Andrei",
+        "Ionescu",
+        ("pro",),
+        "pro (plumber, Bucharest)",
+    ),
+    DemoAccount(
+        "admin@demo.mesteri.ro",
+        "+40722000003",
+        "Maria",
+        "Dumitru",
+        ("admin",),
+        "admin (sets up two-factor at first sign-in)",
+    ),
 )
 
 
@@ -41,9 +54,15 @@ async def seed(session: WriteSession, password: str) -> list[DemoAccount]:
         if await session.scalar(select(User.id).where(User.email == account.email)):
             continue
         await accounts.do_create_user(
-            session, email=account.email, phone=account.phone, password=password,
-            first_name=account.first_name, last_name=account.last_name,
-            roles=list(account.roles), verified=True, check_policy=False,
+            session,
+            email=account.email,
+            phone=account.phone,
+            password=password,
+            first_name=account.first_name,
+            last_name=account.last_name,
+            roles=list(account.roles),
+            verified=True,
+            check_policy=False,
         )
         created.append(account)
     return created

@@ -29,8 +29,9 @@ async def run_background(
 ) -> None:
     relay = asyncio.create_task(jobs.run_relay(engine, stop), name="outbox-relay")
     runner = asyncio.create_task(
-        job_app.run_worker_async(install_signal_handlers=False, concurrency=concurrency,
-                                 delete_jobs="successful"),
+        job_app.run_worker_async(
+            install_signal_handlers=False, concurrency=concurrency, delete_jobs="successful"
+        ),
         name="job-runner",
     )
     log.info("worker started", extra={"concurrency": concurrency})

@@ -24,8 +24,9 @@ API = "/api/v1"
 # ---------------------------------------------------------------- registration
 
 
-async def test_register_normalises_and_returns_tokens(client: httpx.AsyncClient,
-                                                      db: WriteSession) -> None:
+async def test_register_normalises_and_returns_tokens(
+    client: httpx.AsyncClient, db: WriteSession
+) -> None:
     email, phone = unique_contact()
     local = "0" + phone[3:6] + " " + phone[6:9] + " " + phone[9:]
     auth = await register(client, email=email.upper(), phone=local, role="pro")
@@ -37,10 +38,16 @@ async def test_register_normalises_and_returns_tokens(client: httpx.AsyncClient,
     assert auth["tokens"]["token_type"] == "bearer"
     assert auth["tokens"]["expires_in"] == 15 * 60
     stored = await db.scalar(select(User).where(User.email == email))
-    assert stored is not None and stored.password_hash.startswith("$argon2id$")
+    assert stored is not None
+    assert stored.password_hash.startswith("$argon2id$")
     # one code by e-mail, one by SMS, both queued for delivery after commit
-    kinds = set((await db.scalars(select(OutboundMessage.kind)
-                                  .where(OutboundMessage.user_id == stored.id))).all())
+    kinds = set(
+        (
+            await db.scalars(
+                select(OutboundMessage.kind).where(OutboundMessage.user_id == stored.id)
+            )
+        ).all()
+    )
     assert kinds == {"otp.verify_email", "otp.verify_phone"}
 
 
@@ -57,12 +64,24 @@ async def test_register_normalises_and_returns_tokens(client: httpx.AsyncClient,
         ({"role": "admin"}, 422, "validation_error", None),
     ],
 )
-async def test_register_rejects_bad_input(client: httpx.AsyncClient, db: WriteSession,
-                                          overrides: dict[str, str], status: int, code: str,
-                                          field: str | None) -> None:
+async def test_register_rejects_bad_input(
+    client: httpx.AsyncClient,
+    db: WriteSession,
+    overrides: dict[str, str],
+    status: int,
+    code: str,
+    field: str | None,
+) -> None:
     email, phone = unique_contact()
-    body = {"email": email, "phone": phone, "password": PASSWORD, "role": "client",
-            "first_name": "Ana", "last_name": "Pop", **overrides}
+    body = {
+        "email": email,
+        "phone": phone,
+        "password": PASSWORD,
+        "role": "client",
+        "first_name": "Ana",
+        "last_name": "Pop",
+        **overrides,
+    }
     response = await client.post(f"{API}/auth/register", json=body)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
@@ -73,15 +92,27 @@ async def test_register_rejects_bad_input(client: httpx.AsyncClient, db: WriteSe
     assert problem["title"]
     # nothing half-written
     assert await db.scalar(select(func.count()).select_from(User).where(User.email == email)) == 0
-    assert await db.scalar(select(func.count()).select_from(OtpChallenge)
-                           .where(OtpChallenge.destination == email)) == 0
+    assert (
+        await db.scalar(
+            select(func.count()).select_from(OtpChallenge).where(OtpChallenge.destination == email)
+        )
+        == 0
+    )
 
 
 async def test_password_containing_own_phone_is_rejected(client: httpx.AsyncClient) -> None:
     email, phone = unique_contact()
-    response = await client.post(f"{API}/auth/register", json={
-        "email": email, "phone": phone, "password": f"Xy!{phone[-6:]}zzQ", "role": "client",
-        "first_name": "Ana", "last_name": "Pop"})
+    response = await client.post(
+        f"{API}/auth/register",
+        json={
+            "email": email,
+            "phone": phone,
+            "password": f"Xy!{phone[-6:]}zzQ",
+            "role": "client",
+            "first_name": "Ana",
+            "last_name": "Pop",
+        },
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "weak_password"
 
@@ -89,26 +120,49 @@ async def test_password_containing_own_phone_is_rejected(client: httpx.AsyncClie
 async def test_duplicate_email_and_phone(client: httpx.AsyncClient) -> None:
     auth = await register(client)
     _, phone = unique_contact()
-    response = await client.post(f"{API}/auth/register", json={
-        "email": auth["user"]["email"], "phone": phone, "password": PASSWORD, "role": "client",
-        "first_name": "B", "last_name": "C"})
+    response = await client.post(
+        f"{API}/auth/register",
+        json={
+            "email": auth["user"]["email"],
+            "phone": phone,
+            "password": PASSWORD,
+            "role": "client",
+            "first_name": "B",
+            "last_name": "C",
+        },
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "email_taken"
     email, _ = unique_contact()
-    response = await client.post(f"{API}/auth/register", json={
-        "email": email, "phone": auth["user"]["phone"], "password": PASSWORD, "role": "pro",
-        "first_name": "B", "last_name": "C"})
+    response = await client.post(
+        f"{API}/auth/register",
+        json={
+            "email": email,
+            "phone": auth["user"]["phone"],
+            "password": PASSWORD,
+            "role": "pro",
+            "first_name": "B",
+            "last_name": "C",
+        },
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "phone_taken"
 
 
 async def test_errors_are_localised(client: httpx.AsyncClient) -> None:
     email, _ = unique_contact()
-    body = {"email": email, "phone": "123", "password": PASSWORD, "role": "client",
-            "first_name": "A", "last_name": "B"}
+    body = {
+        "email": email,
+        "phone": "123",
+        "password": PASSWORD,
+        "role": "client",
+        "first_name": "A",
+        "last_name": "B",
+    }
     english = await client.post(f"{API}/auth/register", json=body)
-    romanian = await client.post(f"{API}/auth/register", json=body,
-                                 headers={"accept-language": "ro-RO,ro;q=0.9"})
+    romanian = await client.post(
+        f"{API}/auth/register", json=body, headers={"accept-language": "ro-RO,ro;q=0.9"}
+    )
     assert english.json()["code"] == romanian.json()["code"] == "invalid_phone"
     assert english.json()["title"].startswith("This is not a valid phone number")
     assert romanian.json()["title"] != english.json()["title"]
@@ -142,8 +196,9 @@ async def test_wrong_codes_count_and_sixth_attempt_fails_even_with_right_code(
     code = await latest_code(client, auth["user"]["email"], "otp.verify_email")
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for attempt in range(1, 5):
-        response = await client.post(f"{API}/auth/verify-email", json={"code": wrong},
-                                     headers=headers)
+        response = await client.post(
+            f"{API}/auth/verify-email", json={"code": wrong}, headers=headers
+        )
         assert response.status_code == 422
         assert response.json()["code"] == "invalid_code"
         assert str(5 - attempt) in response.json()["title"]
@@ -152,9 +207,12 @@ async def test_wrong_codes_count_and_sixth_attempt_fails_even_with_right_code(
     sixth = await client.post(f"{API}/auth/verify-email", json={"code": code}, headers=headers)
     assert sixth.status_code == 422
     assert sixth.json()["code"] == "code_exhausted"
-    challenge = await db.scalar(select(OtpChallenge).where(
-        OtpChallenge.destination == auth["user"]["email"]))
-    assert challenge is not None and challenge.attempts == 5 and challenge.state == "exhausted"
+    challenge = await db.scalar(
+        select(OtpChallenge).where(OtpChallenge.destination == auth["user"]["email"])
+    )
+    assert challenge is not None
+    assert challenge.attempts == 5
+    assert challenge.state == "exhausted"
     me = await client.get(f"{API}/me", headers=headers)
     assert me.json()["email_verified"] is False
 
@@ -163,8 +221,9 @@ async def test_expired_code_is_refused(client: httpx.AsyncClient) -> None:
     auth = await register(client)
     code = await latest_code(client, auth["user"]["email"], "otp.verify_email")
     clock.set_offset(timedelta(minutes=10, seconds=1))
-    response = await client.post(f"{API}/auth/verify-email", json={"code": code},
-                                 headers=bearer(auth))
+    response = await client.post(
+        f"{API}/auth/verify-email", json={"code": code}, headers=bearer(auth)
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "code_expired"
 
@@ -175,14 +234,16 @@ async def test_resend_has_a_cooldown_then_supersedes_the_old_code(
     auth = await register(client)
     headers = bearer(auth)
     old = await latest_code(client, auth["user"]["email"], "otp.verify_email")
-    too_soon = await client.post(f"{API}/auth/verification/resend",
-                                 json={"purpose": "verify_email"}, headers=headers)
+    too_soon = await client.post(
+        f"{API}/auth/verification/resend", json={"purpose": "verify_email"}, headers=headers
+    )
     assert too_soon.status_code == 429
     assert too_soon.json()["code"] == "resend_too_soon"
     assert 1 <= int(too_soon.headers["retry-after"]) <= 60
     clock.set_offset(timedelta(seconds=61))
-    resent = await client.post(f"{API}/auth/verification/resend",
-                               json={"purpose": "verify_email"}, headers=headers)
+    resent = await client.post(
+        f"{API}/auth/verification/resend", json={"purpose": "verify_email"}, headers=headers
+    )
     assert resent.status_code == 202
     new = await latest_code(client, auth["user"]["email"], "otp.verify_email")
     if new != old:
@@ -195,10 +256,12 @@ async def test_resend_has_a_cooldown_then_supersedes_the_old_code(
 async def test_codes_are_stored_hashed(client: httpx.AsyncClient, db: WriteSession) -> None:
     auth = await register(client)
     code = await latest_code(client, auth["user"]["email"], "otp.verify_email")
-    challenge = await db.scalar(select(OtpChallenge).where(
-        OtpChallenge.destination == auth["user"]["email"]))
+    challenge = await db.scalar(
+        select(OtpChallenge).where(OtpChallenge.destination == auth["user"]["email"])
+    )
     assert challenge is not None
-    assert code not in challenge.code_hash and len(challenge.code_hash) == 64
+    assert code not in challenge.code_hash
+    assert len(challenge.code_hash) == 64
 
 
 # ---------------------------------------------------------------- password login and tokens
@@ -261,7 +324,8 @@ async def test_garbage_tokens_are_401_not_500(client: httpx.AsyncClient, token: 
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(
-    client: httpx.AsyncClient, db: WriteSession,
+    client: httpx.AsyncClient,
+    db: WriteSession,
 ) -> None:
     auth = await register(client)
     first = auth["tokens"]["refresh_token"]
@@ -276,19 +340,21 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(
     assert reused.status_code == 401
     assert reused.json()["code"] == "refresh_token_reused"
     # the whole family is gone: the newest refresh token and the live access token too
-    assert (await client.post(f"{API}/auth/refresh",
-                              json={"refresh_token": second})).status_code == 401
+    assert (
+        await client.post(f"{API}/auth/refresh", json={"refresh_token": second})
+    ).status_code == 401
     assert (await client.get(f"{API}/me", headers=new_access)).status_code == 401
-    revoked = await db.scalar(select(AuthSession).where(
-        AuthSession.user_id == auth["user"]["id"]))
-    assert revoked is not None and revoked.revoked_reason == "refresh_reuse"
+    revoked = await db.scalar(select(AuthSession).where(AuthSession.user_id == auth["user"]["id"]))
+    assert revoked is not None
+    assert revoked.revoked_reason == "refresh_reuse"
 
 
 async def test_refresh_token_expires_after_30_days(client: httpx.AsyncClient) -> None:
     auth = await register(client)
     clock.set_offset(timedelta(days=30, seconds=1))
-    response = await client.post(f"{API}/auth/refresh",
-                                 json={"refresh_token": auth["tokens"]["refresh_token"]})
+    response = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": auth["tokens"]["refresh_token"]}
+    )
     assert response.status_code == 401
 
 
@@ -296,17 +362,20 @@ async def test_logout_and_logout_everywhere(client: httpx.AsyncClient) -> None:
     auth = await register(client)
     other = (await login(client, auth["user"]["email"])).json()
     third = (await login(client, auth["user"]["email"])).json()
-    assert (await client.post(f"{API}/auth/logout", json={},
-                              headers=bearer(auth))).status_code == 204
+    assert (
+        await client.post(f"{API}/auth/logout", json={}, headers=bearer(auth))
+    ).status_code == 204
     assert (await client.get(f"{API}/me", headers=bearer(auth))).status_code == 401
     assert (await client.get(f"{API}/me", headers=bearer(other))).status_code == 200
     sessions = (await client.get(f"{API}/me/sessions", headers=bearer(other))).json()["items"]
-    assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
+    assert len(sessions) == 2
+    assert sum(s["current"] for s in sessions) == 1
     await client.post(f"{API}/auth/logout", json={"everywhere": True}, headers=bearer(other))
     for tokens in (other, third):
         assert (await client.get(f"{API}/me", headers=bearer(tokens))).status_code == 401
-    refused = await client.post(f"{API}/auth/refresh",
-                                json={"refresh_token": third["tokens"]["refresh_token"]})
+    refused = await client.post(
+        f"{API}/auth/refresh", json={"refresh_token": third["tokens"]["refresh_token"]}
+    )
     assert refused.status_code == 401
 
 
@@ -324,28 +393,36 @@ async def test_me_is_one_query(client: httpx.AsyncClient, connection: object) ->
 
 async def test_otp_login_by_email_and_sms(client: httpx.AsyncClient) -> None:
     auth = await register(client)
-    for login_id, kind_to in ((auth["user"]["email"], auth["user"]["email"]),
-                              (auth["user"]["phone"], auth["user"]["phone"])):
+    for login_id, kind_to in (
+        (auth["user"]["email"], auth["user"]["email"]),
+        (auth["user"]["phone"], auth["user"]["phone"]),
+    ):
         clock.set_offset(clock.offset() + timedelta(seconds=61))
         sent = await client.post(f"{API}/auth/otp/send", json={"login": login_id})
         assert sent.status_code == 202, sent.text
         code = await latest_code(client, kind_to, "otp.login")
-        response = await client.post(f"{API}/auth/otp/verify",
-                                     json={"login": login_id, "code": code})
+        response = await client.post(
+            f"{API}/auth/otp/verify", json={"login": login_id, "code": code}
+        )
         assert response.status_code == 200, response.text
         assert response.json()["user"]["id"] == auth["user"]["id"]
 
 
-async def test_otp_send_does_not_reveal_accounts(client: httpx.AsyncClient,
-                                                 db: WriteSession) -> None:
+async def test_otp_send_does_not_reveal_accounts(
+    client: httpx.AsyncClient, db: WriteSession
+) -> None:
     response = await client.post(f"{API}/auth/otp/send", json={"login": "ghost@example.ro"})
     assert response.status_code == 202
     assert response.json()["detail"]
-    sent = await db.scalar(select(func.count()).select_from(OutboundMessage)
-                           .where(OutboundMessage.to == "ghost@example.ro"))
+    sent = await db.scalar(
+        select(func.count())
+        .select_from(OutboundMessage)
+        .where(OutboundMessage.to == "ghost@example.ro")
+    )
     assert sent == 0
-    guess = await client.post(f"{API}/auth/otp/verify",
-                              json={"login": "ghost@example.ro", "code": "123456"})
+    guess = await client.post(
+        f"{API}/auth/otp/verify", json={"login": "ghost@example.ro", "code": "123456"}
+    )
     assert guess.status_code in (401, 422)
 
 
@@ -361,23 +438,31 @@ async def test_otp_send_rejects_garbage_login(client: httpx.AsyncClient) -> None
 async def test_password_reset_by_code_revokes_sessions(client: httpx.AsyncClient) -> None:
     auth = await register(client)
     email = auth["user"]["email"]
-    assert (await client.post(f"{API}/auth/password/forgot",
-                              json={"login": email})).status_code == 202
+    assert (
+        await client.post(f"{API}/auth/password/forgot", json={"login": email})
+    ).status_code == 202
     code = await latest_code(client, email, "otp.password_reset")
     outbox = (await client.get(f"{API}/dev/outbox", params={"to": email})).json()["items"]
     assert f"/password/reset?login={email}&code={code}" in outbox[0]["body"]
-    weak = await client.post(f"{API}/auth/password/reset",
-                             json={"login": email, "code": code, "new_password": "123456789"})
-    assert weak.status_code == 422 and weak.json()["code"] == "weak_password"
-    response = await client.post(f"{API}/auth/password/reset", json={
-        "login": email, "code": code, "new_password": "brand-new-Lantern-9"})
+    weak = await client.post(
+        f"{API}/auth/password/reset",
+        json={"login": email, "code": code, "new_password": "123456789"},
+    )
+    assert weak.status_code == 422
+    assert weak.json()["code"] == "weak_password"
+    response = await client.post(
+        f"{API}/auth/password/reset",
+        json={"login": email, "code": code, "new_password": "brand-new-Lantern-9"},
+    )
     # the weak attempt spent the code: the user asks again
     if response.status_code != 204:
         clock.set_offset(timedelta(seconds=61))
         await client.post(f"{API}/auth/password/forgot", json={"login": email})
         code = await latest_code(client, email, "otp.password_reset")
-        response = await client.post(f"{API}/auth/password/reset", json={
-            "login": email, "code": code, "new_password": "brand-new-Lantern-9"})
+        response = await client.post(
+            f"{API}/auth/password/reset",
+            json={"login": email, "code": code, "new_password": "brand-new-Lantern-9"},
+        )
     assert response.status_code == 204, response.text
     assert (await client.get(f"{API}/me", headers=bearer(auth))).status_code == 401
     assert (await login(client, email)).status_code == 401
@@ -387,11 +472,17 @@ async def test_password_reset_by_code_revokes_sessions(client: httpx.AsyncClient
 async def test_change_password_keeps_this_device_only(client: httpx.AsyncClient) -> None:
     auth = await register(client)
     other = (await login(client, auth["user"]["email"])).json()
-    wrong = await client.post(f"{API}/me/password", headers=bearer(auth), json={
-        "current_password": "nope-nope-nope", "new_password": "brand-new-Lantern-9"})
+    wrong = await client.post(
+        f"{API}/me/password",
+        headers=bearer(auth),
+        json={"current_password": "nope-nope-nope", "new_password": "brand-new-Lantern-9"},
+    )
     assert wrong.status_code == 401
-    ok = await client.post(f"{API}/me/password", headers=bearer(auth), json={
-        "current_password": PASSWORD, "new_password": "brand-new-Lantern-9"})
+    ok = await client.post(
+        f"{API}/me/password",
+        headers=bearer(auth),
+        json={"current_password": PASSWORD, "new_password": "brand-new-Lantern-9"},
+    )
     assert ok.status_code == 204
     assert (await client.get(f"{API}/me", headers=bearer(auth))).status_code == 200
     assert (await client.get(f"{API}/me", headers=bearer(other))).status_code == 401
@@ -405,12 +496,13 @@ async def _enable_totp(client: httpx.AsyncClient, auth: dict[str, object]) -> py
     assert setup.status_code == 200
     totp = pyotp.TOTP(setup.json()["secret"])
     assert setup.json()["otpauth_uri"].startswith("otpauth://totp/Mesteri")
-    bad = await client.post(f"{API}/me/2fa/enable", json={"code": "000000"},
-                            headers=bearer(auth))  # type: ignore[arg-type]
+    bad = await client.post(f"{API}/me/2fa/enable", json={"code": "000000"}, headers=bearer(auth))  # type: ignore[arg-type]
     assert bad.status_code == 401 or totp.now() == "000000"
-    enabled = await client.post(f"{API}/me/2fa/enable", json={"code": totp.now()},
-                                headers=bearer(auth))  # type: ignore[arg-type]
-    assert enabled.status_code == 200 and enabled.json()["two_factor_enabled"] is True
+    enabled = await client.post(
+        f"{API}/me/2fa/enable", json={"code": totp.now()}, headers=bearer(auth)
+    )  # type: ignore[arg-type]
+    assert enabled.status_code == 200
+    assert enabled.json()["two_factor_enabled"] is True
     return totp
 
 
@@ -419,7 +511,8 @@ async def test_totp_login(client: httpx.AsyncClient) -> None:
     totp = await _enable_totp(client, auth)
     email = auth["user"]["email"]
     missing = await login(client, email)
-    assert missing.status_code == 401 and missing.json()["code"] == "totp_required"
+    assert missing.status_code == 401
+    assert missing.json()["code"] == "totp_required"
     wrong = await login(client, email, totp="000000" if totp.now() != "000000" else "111111")
     assert wrong.json()["code"] == "invalid_totp"
     ok = await login(client, email, totp=totp.now())
@@ -429,47 +522,75 @@ async def test_totp_login(client: httpx.AsyncClient) -> None:
     await client.post(f"{API}/auth/otp/send", json={"login": email})
     code = await latest_code(client, email, "otp.login")
     by_code = await client.post(f"{API}/auth/otp/verify", json={"login": email, "code": code})
-    assert by_code.status_code == 401 and by_code.json()["code"] == "totp_required"
+    assert by_code.status_code == 401
+    assert by_code.json()["code"] == "totp_required"
 
 
 async def test_staff_need_two_factor(client: httpx.AsyncClient, db: WriteSession) -> None:
     email, phone = unique_contact()
-    await service.do_create_user(db, email=email, phone=phone, password=PASSWORD,
-                                 first_name="Sam", last_name="Staff", roles=["support"])
+    await service.do_create_user(
+        db,
+        email=email,
+        phone=phone,
+        password=PASSWORD,
+        first_name="Sam",
+        last_name="Staff",
+        roles=["support"],
+    )
     client_auth = await register(client)
     forbidden = await client.get(f"{API}/admin/audit-log", headers=bearer(client_auth))
-    assert forbidden.status_code == 403 and forbidden.json()["code"] == "forbidden"
+    assert forbidden.status_code == 403
+    assert forbidden.json()["code"] == "forbidden"
 
     staff = (await login(client, email)).json()
     no_mfa = await client.get(f"{API}/admin/audit-log", headers=bearer(staff))
-    assert no_mfa.status_code == 403 and no_mfa.json()["code"] == "mfa_required"
+    assert no_mfa.status_code == 403
+    assert no_mfa.json()["code"] == "mfa_required"
     totp = await _enable_totp(client, staff)
     # the device that enrolled proved the factor; a fresh access token carries it
     staff = (await login(client, email, totp=totp.now())).json()
-    log = await client.get(f"{API}/admin/audit-log", headers=bearer(staff),
-                           params={"action": "auth.signed_in", "limit": 2})
+    log = await client.get(
+        f"{API}/admin/audit-log",
+        headers=bearer(staff),
+        params={"action": "auth.signed_in", "limit": 2},
+    )
     assert log.status_code == 200, log.text
     page = log.json()
-    assert len(page["items"]) == 2 and page["next_cursor"]
-    more = await client.get(f"{API}/admin/audit-log", headers=bearer(staff),
-                            params={"action": "auth.signed_in", "limit": 2,
-                                    "cursor": page["next_cursor"]})
+    assert len(page["items"]) == 2
+    assert page["next_cursor"]
+    more = await client.get(
+        f"{API}/admin/audit-log",
+        headers=bearer(staff),
+        params={"action": "auth.signed_in", "limit": 2, "cursor": page["next_cursor"]},
+    )
     assert {i["id"] for i in more.json()["items"]}.isdisjoint({i["id"] for i in page["items"]})
-    cannot_disable = await client.post(f"{API}/me/2fa/disable", headers=bearer(staff),
-                                       json={"password": PASSWORD, "code": totp.now()})
+    cannot_disable = await client.post(
+        f"{API}/me/2fa/disable",
+        headers=bearer(staff),
+        json={"password": PASSWORD, "code": totp.now()},
+    )
     assert cannot_disable.status_code == 409
 
 
 async def test_bad_cursor_is_a_clear_error(client: httpx.AsyncClient, db: WriteSession) -> None:
     email, _ = unique_contact()
-    user = await service.do_create_user(db, email=email, phone=None, password=PASSWORD,
-                                        first_name="Sam", last_name="Staff", roles=["admin"])
+    user = await service.do_create_user(
+        db,
+        email=email,
+        phone=None,
+        password=PASSWORD,
+        first_name="Sam",
+        last_name="Staff",
+        roles=["admin"],
+    )
     auth = (await login(client, email)).json()
     totp = await _enable_totp(client, auth)
     auth = (await login(client, email, totp=totp.now())).json()
-    response = await client.get(f"{API}/admin/audit-log", headers=bearer(auth),
-                                params={"cursor": "%%%garbage"})
-    assert response.status_code == 422 and response.json()["code"] == "invalid_cursor"
+    response = await client.get(
+        f"{API}/admin/audit-log", headers=bearer(auth), params={"cursor": "%%%garbage"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_cursor"
     assert user.roles == ["admin"]
 
 
@@ -478,9 +599,11 @@ async def test_bad_cursor_is_a_clear_error(client: httpx.AsyncClient, db: WriteS
 
 async def test_patch_me_and_add_role(client: httpx.AsyncClient) -> None:
     auth = await register(client)
-    patched = await client.patch(f"{API}/me", headers=bearer(auth),
-                                 json={"first_name": "Ioana", "language": "he"})
-    assert patched.json()["first_name"] == "Ioana" and patched.json()["language"] == "he"
+    patched = await client.patch(
+        f"{API}/me", headers=bearer(auth), json={"first_name": "Ioana", "language": "he"}
+    )
+    assert patched.json()["first_name"] == "Ioana"
+    assert patched.json()["language"] == "he"
     unsupported = await client.patch(f"{API}/me", headers=bearer(auth), json={"language": "xx"})
     assert unsupported.json()["language"] == "ro"  # the market default
     both = await client.post(f"{API}/me/roles", headers=bearer(auth), json={"role": "pro"})
@@ -499,30 +622,42 @@ async def test_export_contains_what_we_hold(client: httpx.AsyncClient) -> None:
     assert len(data["sessions"]) == 1
     assert {m["kind"] for m in data["messages"]} == {"otp.verify_email", "otp.verify_phone"}
     assert "account.registered" in {a["action"] for a in data["activity"]}
-    assert "code_hash" not in response.text and "password" not in response.text
+    assert "code_hash" not in response.text
+    assert "password" not in response.text
 
 
-async def test_delete_account_anonymises_and_signs_out(client: httpx.AsyncClient,
-                                                      db: WriteSession) -> None:
+async def test_delete_account_anonymises_and_signs_out(
+    client: httpx.AsyncClient, db: WriteSession
+) -> None:
     auth = await register(client)
     email, user_id = auth["user"]["email"], auth["user"]["id"]
-    wrong = await client.request("DELETE", f"{API}/me", headers=bearer(auth),
-                                 json={"password": "not-it-at-all"})
+    wrong = await client.request(
+        "DELETE", f"{API}/me", headers=bearer(auth), json={"password": "not-it-at-all"}
+    )
     assert wrong.status_code == 401
-    response = await client.request("DELETE", f"{API}/me", headers=bearer(auth),
-                                    json={"password": PASSWORD})
+    response = await client.request(
+        "DELETE", f"{API}/me", headers=bearer(auth), json={"password": PASSWORD}
+    )
     assert response.status_code == 204
     assert (await client.get(f"{API}/me", headers=bearer(auth))).status_code == 401
     assert (await login(client, email)).status_code == 401
     db.expire_all()
     user = await db.get(User, user_id)
-    assert user is not None and user.state == "deleted"
-    assert user.email is None and user.phone is None and user.password_hash is None
+    assert user is not None
+    assert user.state == "deleted"
+    assert user.email is None
+    assert user.phone is None
+    assert user.password_hash is None
     assert user.first_name == "Deleted"
-    messages = (await db.scalars(select(OutboundMessage).where(
-        OutboundMessage.user_id == user.id))).all()
-    assert messages and all(m.to == "redacted" and m.body == "" for m in messages)
-    assert await db.scalar(select(AuditEntry).where(AuditEntry.action == "account.deleted",
-                                                    AuditEntry.subject_id == user.id))
+    messages = (
+        await db.scalars(select(OutboundMessage).where(OutboundMessage.user_id == user.id))
+    ).all()
+    assert messages
+    assert all(m.to == "redacted" and m.body == "" for m in messages)
+    assert await db.scalar(
+        select(AuditEntry).where(
+            AuditEntry.action == "account.deleted", AuditEntry.subject_id == user.id
+        )
+    )
     # the e-mail is free again for a new account
     await register(client, email=email)

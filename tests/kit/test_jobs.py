@@ -26,8 +26,9 @@ def _install_routes(live: LiveApp) -> None:
     router = APIRouter()
 
     @router.post("/test/defer/{marker}")
-    async def defer_then_maybe_fail(marker: str, session: DbWrite, fail: bool = False,
-                                    delay_days: int = 0) -> dict[str, str]:
+    async def defer_then_maybe_fail(
+        marker: str, session: DbWrite, fail: bool = False, delay_days: int = 0
+    ) -> dict[str, str]:
         run_at = clock.now() + timedelta(days=delay_days) if delay_days else None
         await jobs.defer(session, record, run_at=run_at, marker=marker)
         if fail:
@@ -106,5 +107,5 @@ async def test_clock_offset_is_shared_through_the_database(live: LiveApp) -> Non
     clock.set_offset(timedelta(0))  # another process that has not looked yet
     async with live.engine.connect() as conn:
         assert await clock.load_offset(conn) == timedelta(hours=2)
-        count = (await conn.execute(select(func.count()).select_from(clock.ClockOffset)))
+        count = await conn.execute(select(func.count()).select_from(clock.ClockOffset))
         assert count.scalar_one() == 1

@@ -78,13 +78,15 @@ def _with_check_digit(body: str) -> str:
 @given(st.integers(min_value=1, max_value=10**9 - 1))
 def test_cui_check_digit(body: int) -> None:
     cui = _with_check_digit(str(body))
-    assert valid_cui(cui) and valid_cui("RO" + cui)
+    assert valid_cui(cui)
+    assert valid_cui("RO" + cui)
     wrong = cui[:-1] + str((int(cui[-1]) + 1) % 10)
     assert not valid_cui(wrong)
 
 
 def test_real_cuis() -> None:
-    assert valid_cui("14399840") and valid_cui("RO18547290")
+    assert valid_cui("14399840")
+    assert valid_cui("RO18547290")
     assert not valid_cui("14399841")
 
 
@@ -103,7 +105,8 @@ def test_israeli_company_number() -> None:
 def test_field_cipher_round_trip_and_key_rotation() -> None:
     old = FieldCipher({"k1": b"1" * 32}, "k1")
     token = old.encrypt("JBSWY3DPEHPK3PXP", context="user-1")
-    assert "JBSWY3DP" not in token and token.startswith("v1:k1:")
+    assert "JBSWY3DP" not in token
+    assert token.startswith("v1:k1:")
     rotated = FieldCipher({"k1": b"1" * 32, "k2": b"2" * 32}, "k2")
     assert rotated.decrypt(token, context="user-1") == "JBSWY3DPEHPK3PXP"
     assert rotated.encrypt("x").startswith("v1:k2:")
@@ -121,11 +124,18 @@ class Door(enum.StrEnum):
 
 
 DOOR = StateMachine(
-    entity="door", states=Door, initial=Door.OPEN,
+    entity="door",
+    states=Door,
+    initial=Door.OPEN,
     transitions=[
         Transition("close", frozenset({Door.OPEN}), Door.CLOSED, frozenset({Actor.USER})),
-        Transition("lock", frozenset({Door.CLOSED}), Door.LOCKED, frozenset({Actor.OPERATOR}),
-                   guard=lambda d: d.has_key),
+        Transition(
+            "lock",
+            frozenset({Door.CLOSED}),
+            Door.LOCKED,
+            frozenset({Actor.OPERATOR}),
+            guard=lambda d: d.has_key,
+        ),
         Transition("open", frozenset({Door.CLOSED}), Door.OPEN, frozenset({Actor.USER})),
     ],
 )
@@ -157,10 +167,15 @@ async def test_state_machine_applies_and_records() -> None:
 
 def test_state_machine_refuses_ambiguous_tables() -> None:
     with pytest.raises(ValueError, match="ambiguous"):
-        StateMachine(entity="x", states=Door, initial=Door.OPEN, transitions=[
-            Transition("go", frozenset({Door.OPEN}), Door.CLOSED, frozenset({Actor.USER})),
-            Transition("go", frozenset({Door.OPEN}), Door.LOCKED, frozenset({Actor.USER})),
-        ])
+        StateMachine(
+            entity="x",
+            states=Door,
+            initial=Door.OPEN,
+            transitions=[
+                Transition("go", frozenset({Door.OPEN}), Door.CLOSED, frozenset({Actor.USER})),
+                Transition("go", frozenset({Door.OPEN}), Door.LOCKED, frozenset({Actor.USER})),
+            ],
+        )
 
 
 def test_account_lifecycles_walk() -> None:
@@ -209,7 +224,10 @@ def test_prod_process_refuses_to_start_without_secret(tmp_path: object) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mesteri", "api"],
         env={"MESTERI_ENV": "prod", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "MESTERI_SECRET_KEY" in result.stderr
@@ -218,6 +236,14 @@ def test_prod_process_refuses_to_start_without_secret(tmp_path: object) -> None:
 def test_market_profiles() -> None:
     ro, il = Settings(market="ro").market_profile, Settings(market="il").market_profile
     assert (ro.currency, ro.default_language, ro.phone_region, ro.vat_basis_points) == (
-        "RON", "ro", "RO", 2100)
+        "RON",
+        "ro",
+        "RO",
+        2100,
+    )
     assert (il.currency, il.default_language, il.time_zone, il.vat_basis_points) == (
-        "ILS", "he", "Asia/Jerusalem", 1800)
+        "ILS",
+        "he",
+        "Asia/Jerusalem",
+        1800,
+    )

@@ -17,8 +17,10 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            (envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default))
+        )
         return "250 OK"
 
 
@@ -43,7 +45,7 @@ async def test_smtp_sender_delivers_utf8(smtp: tuple[Inbox, int]) -> None:
     inbox, port = smtp
     sender = SmtpEmailSender(f"smtp://127.0.0.1:{port}", "Mesteri <no-reply@mesteri.ro>")
     await sender.send(to="ana@example.ro", subject="Codul tău", body="Codul este 123456. Ș ț ă")
-    (rcpt, message), = inbox.messages
+    ((rcpt, message),) = inbox.messages
     assert rcpt == ["ana@example.ro"]
     assert message["Subject"] == "Codul tău"
     assert "Ș ț ă" in message.get_content()

@@ -63,8 +63,11 @@ def user_out(user: User) -> UserOut:
 
 def tokens_out(tokens: object) -> TokensOut:
     assert isinstance(tokens, IssuedTokens)
-    return TokensOut(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
-                     expires_in=tokens.expires_in)
+    return TokensOut(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
 
 
 @auth.post("/register", status_code=status.HTTP_201_CREATED, response_model=AuthOut)
@@ -78,7 +81,11 @@ async def register(body: RegisterIn, session: DbWrite, client: Client, limiter: 
 @auth.post("/login", response_model=AuthOut)
 async def login(body: LoginIn, session: DbWrite, client: Client, limiter: Limiter) -> AuthOut:
     user, _session, tokens = await service.do_login_password(
-        session, login=body.login, password=body.password, totp=body.totp, client=client,
+        session,
+        login=body.login,
+        password=body.password,
+        totp=body.totp,
+        client=client,
         limiter=limiter,
     )
     return AuthOut(user=user_out(user), tokens=tokens_out(tokens))
@@ -96,8 +103,7 @@ async def logout(body: LogoutIn, session: DbWrite, principal: CurrentPrincipal) 
 
 
 @auth.post("/otp/send", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-async def otp_send(body: OtpSendIn, session: DbWrite, client: Client,
-                   limiter: Limiter) -> Accepted:
+async def otp_send(body: OtpSendIn, session: DbWrite, client: Client, limiter: Limiter) -> Accepted:
     """A sign-in code by e-mail or SMS. The answer is the same whether or not an account
     exists, so the endpoint cannot be used to find out who has one."""
     await service.do_send_login_code(session, body.login, client, limiter, channel=body.channel)
@@ -105,8 +111,9 @@ async def otp_send(body: OtpSendIn, session: DbWrite, client: Client,
 
 
 @auth.post("/otp/verify", response_model=AuthOut)
-async def otp_verify(body: OtpVerifyIn, session: DbWrite, client: Client,
-                     limiter: Limiter) -> AuthOut:
+async def otp_verify(
+    body: OtpVerifyIn, session: DbWrite, client: Client, limiter: Limiter
+) -> AuthOut:
     user, _session, tokens = await service.do_login_with_code(
         session, login=body.login, code=body.code, client=client, limiter=limiter
     )
@@ -114,43 +121,56 @@ async def otp_verify(body: OtpVerifyIn, session: DbWrite, client: Client,
 
 
 @auth.post("/verify-email", response_model=UserOut)
-async def verify_email(body: CodeIn, session: DbWrite, user: CurrentUser, client: Client,
-                       limiter: Limiter) -> UserOut:
-    await service.do_verify_contact(session, user, OtpPurpose.VERIFY_EMAIL, body.code, client,
-                                    limiter)
+async def verify_email(
+    body: CodeIn, session: DbWrite, user: CurrentUser, client: Client, limiter: Limiter
+) -> UserOut:
+    await service.do_verify_contact(
+        session, user, OtpPurpose.VERIFY_EMAIL, body.code, client, limiter
+    )
     return user_out(user)
 
 
 @auth.post("/verify-phone", response_model=UserOut)
-async def verify_phone(body: CodeIn, session: DbWrite, user: CurrentUser, client: Client,
-                       limiter: Limiter) -> UserOut:
-    await service.do_verify_contact(session, user, OtpPurpose.VERIFY_PHONE, body.code, client,
-                                    limiter)
+async def verify_phone(
+    body: CodeIn, session: DbWrite, user: CurrentUser, client: Client, limiter: Limiter
+) -> UserOut:
+    await service.do_verify_contact(
+        session, user, OtpPurpose.VERIFY_PHONE, body.code, client, limiter
+    )
     return user_out(user)
 
 
 @auth.post("/verification/resend", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-async def resend_verification(body: ResendIn, session: DbWrite, user: CurrentUser,
-                              client: Client, limiter: Limiter) -> Accepted:
+async def resend_verification(
+    body: ResendIn, session: DbWrite, user: CurrentUser, client: Client, limiter: Limiter
+) -> Accepted:
     purpose = PURPOSE_OF[body.purpose]
     await service.do_resend_verification(session, user, purpose, client, limiter)
     return Accepted(detail=_("A new code is on its way."))
 
 
 @auth.post("/password/forgot", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-async def password_forgot(body: ForgotIn, session: DbWrite, client: Client,
-                          limiter: Limiter) -> Accepted:
-    await service.do_send_login_code(session, body.login, client, limiter,
-                                     purpose=OtpPurpose.PASSWORD_RESET)
+async def password_forgot(
+    body: ForgotIn, session: DbWrite, client: Client, limiter: Limiter
+) -> Accepted:
+    await service.do_send_login_code(
+        session, body.login, client, limiter, purpose=OtpPurpose.PASSWORD_RESET
+    )
     return Accepted(detail=_("If an account exists, a code is on its way."))
 
 
 @auth.post("/password/reset", status_code=status.HTTP_204_NO_CONTENT)
-async def password_reset(body: ResetIn, session: DbWrite, client: Client,
-                         limiter: Limiter) -> Response:
-    await service.do_reset_password(session, login=body.login, code=body.code,
-                                    new_password=body.new_password, client=client,
-                                    limiter=limiter)
+async def password_reset(
+    body: ResetIn, session: DbWrite, client: Client, limiter: Limiter
+) -> Response:
+    await service.do_reset_password(
+        session,
+        login=body.login,
+        code=body.code,
+        new_password=body.new_password,
+        client=client,
+        limiter=limiter,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -169,8 +189,9 @@ async def patch_me(body: MePatch, session: DbWrite, user: CurrentUser) -> UserOu
 
 
 @me.delete("", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_me(body: DeleteMeIn, session: DbWrite, user: CurrentUser,
-                    client: Client) -> Response:
+async def delete_me(
+    body: DeleteMeIn, session: DbWrite, user: CurrentUser, client: Client
+) -> Response:
     await service.do_delete_account(session, user, password=body.password, client=client)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -189,27 +210,44 @@ async def add_role(body: AddRoleIn, session: DbWrite, user: CurrentUser) -> User
 
 
 @me.post("/password", status_code=status.HTTP_204_NO_CONTENT)
-async def change_password(body: ChangePasswordIn, session: DbWrite, auth_: CurrentAuth,
-                          client: Client) -> Response:
+async def change_password(
+    body: ChangePasswordIn, session: DbWrite, auth_: CurrentAuth, client: Client
+) -> Response:
     user, principal = auth_
-    await service.do_change_password(session, user, principal, current=body.current_password,
-                                     new=body.new_password, client=client)
+    await service.do_change_password(
+        session,
+        user,
+        principal,
+        current=body.current_password,
+        new=body.new_password,
+        client=client,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @me.get("/sessions", response_model=Page[SessionOut])
 async def list_sessions(session: DbWrite, principal: CurrentPrincipal) -> Page[SessionOut]:
     rows = await service.list_sessions(session, principal)
-    return Page(items=[
-        SessionOut(id=s.id, kind=s.kind, created_at=s.created_at, last_used_at=s.last_used_at,
-                   ip=s.ip, user_agent=s.user_agent, current=s.id == principal.session_id)
-        for s in rows
-    ])
+    return Page(
+        items=[
+            SessionOut(
+                id=s.id,
+                kind=s.kind,
+                created_at=s.created_at,
+                last_used_at=s.last_used_at,
+                ip=s.ip,
+                user_agent=s.user_agent,
+                current=s.id == principal.session_id,
+            )
+            for s in rows
+        ]
+    )
 
 
 @me.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_session(session_id: uuid.UUID, session: DbWrite,
-                         principal: CurrentPrincipal) -> Response:
+async def revoke_session(
+    session_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal
+) -> Response:
     await service.do_revoke_session(session, principal, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -221,16 +259,19 @@ async def totp_setup(session: DbWrite, user: CurrentUser) -> TotpSetupOut:
 
 
 @me.post("/2fa/enable", response_model=UserOut)
-async def totp_enable(body: TotpEnableIn, session: DbWrite, auth_: CurrentAuth,
-                      client: Client) -> UserOut:
+async def totp_enable(
+    body: TotpEnableIn, session: DbWrite, auth_: CurrentAuth, client: Client
+) -> UserOut:
     user, principal = auth_
     await service.do_totp_enable(session, user, principal, body.code, client)
     return user_out(user)
 
 
 @me.post("/2fa/disable", response_model=UserOut)
-async def totp_disable(body: TotpDisableIn, session: DbWrite, user: CurrentUser,
-                       client: Client) -> UserOut:
-    await service.do_totp_disable(session, user, password=body.password, code=body.code,
-                                  client=client)
+async def totp_disable(
+    body: TotpDisableIn, session: DbWrite, user: CurrentUser, client: Client
+) -> UserOut:
+    await service.do_totp_disable(
+        session, user, password=body.password, code=body.code, client=client
+    )
     return user_out(user)

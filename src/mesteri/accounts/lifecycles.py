@@ -12,12 +12,24 @@ USER_LIFECYCLE = StateMachine(
     states=UserState,
     initial=UserState.ACTIVE,
     transitions=[
-        Transition("suspend", frozenset({UserState.ACTIVE}), UserState.SUSPENDED,
-                   frozenset({Actor.OPERATOR})),
-        Transition("reinstate", frozenset({UserState.SUSPENDED}), UserState.ACTIVE,
-                   frozenset({Actor.OPERATOR})),
-        Transition("delete", frozenset({UserState.ACTIVE, UserState.SUSPENDED}),
-                   UserState.DELETED, frozenset({Actor.USER, Actor.OPERATOR})),
+        Transition(
+            "suspend",
+            frozenset({UserState.ACTIVE}),
+            UserState.SUSPENDED,
+            frozenset({Actor.OPERATOR}),
+        ),
+        Transition(
+            "reinstate",
+            frozenset({UserState.SUSPENDED}),
+            UserState.ACTIVE,
+            frozenset({Actor.OPERATOR}),
+        ),
+        Transition(
+            "delete",
+            frozenset({UserState.ACTIVE, UserState.SUSPENDED}),
+            UserState.DELETED,
+            frozenset({Actor.USER, Actor.OPERATOR}),
+        ),
     ],
 )
 

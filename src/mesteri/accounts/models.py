@@ -103,7 +103,7 @@ class OtpPurpose(enum.StrEnum):
     VERIFY_EMAIL = "verify_email"
     VERIFY_PHONE = "verify_phone"
     LOGIN = "login"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a purpose, not a secret
 
 
 class Channel(enum.StrEnum):

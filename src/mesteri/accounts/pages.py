@@ -28,9 +28,19 @@ from mesteri.accounts.models import OtpPurpose, SessionKind
 from mesteri.config import get_settings
 from mesteri.kit import i18n
 from mesteri.kit.db import DbWrite
-from mesteri.kit.web import form_errors, render
+from mesteri.kit.web import form_errors, render, templates
 
 router = APIRouter()
+
+# Shown in templates (hints, role names) so the pages never drift from the rules.
+templates.globals["password_min_length"] = service.PASSWORD_MIN_LENGTH
+templates.globals["role_names"] = {
+    "client": i18n.lazy("Client"),
+    "pro": i18n.lazy("Professional"),
+    "admin": i18n.lazy("Admin"),
+    "support": i18n.lazy("Support"),
+    "finance": i18n.lazy("Finance"),
+}
 
 Text = Annotated[str, Form(max_length=256)]
 OptionalText = Annotated[str, Form(max_length=256)]
@@ -68,8 +78,11 @@ def _redirect(target: str) -> RedirectResponse:
 
 @router.get("/register")
 async def register_form(request: Request, _auth: WebAuth, role: str = "client") -> Response:
-    return render(request, "accounts/register.html",
-                  {"form": {"role": role if role in ("client", "pro") else "client"}})
+    return render(
+        request,
+        "accounts/register.html",
+        {"form": {"role": role if role in ("client", "pro") else "client"}},
+    )
 
 
 @router.post("/register")
@@ -85,15 +98,28 @@ async def register_submit(
     last_name: Text = "",
     role: Text = "client",
 ) -> Response:
-    form = {"email": email, "phone": phone, "first_name": first_name, "last_name": last_name,
-            "role": role}
+    form = {
+        "email": email,
+        "phone": phone,
+        "first_name": first_name,
+        "last_name": last_name,
+        "role": role,
+    }
     with form_errors(request, "accounts/register.html", form=form):
         _user, _auth, token = await service.do_register(
             session,
-            service.Registration(email=email, phone=phone, password=password,
-                                 first_name=first_name, last_name=last_name, role=role,
-                                 language=i18n.get_language()),
-            client, limiter, kind=SessionKind.WEB,
+            service.Registration(
+                email=email,
+                phone=phone,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+                role=role,
+                language=i18n.get_language(),
+            ),
+            client,
+            limiter,
+            kind=SessionKind.WEB,
         )
     assert isinstance(token, str)
     return _signed_in(_redirect("/verify"), token)
@@ -106,8 +132,13 @@ async def verify_page(request: Request, auth: WebAuthRequired) -> Response:
 
 @router.post("/verify/{what}")
 async def verify_submit(
-    request: Request, what: str, session: DbWrite, auth: WebAuthRequired, client: Client,
-    limiter: Limiter, code: Text = "",
+    request: Request,
+    what: str,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    limiter: Limiter,
+    code: Text = "",
 ) -> Response:
     user = auth[0]
     purpose = OtpPurpose.VERIFY_PHONE if what == "phone" else OtpPurpose.VERIFY_EMAIL
@@ -119,15 +150,22 @@ async def verify_submit(
 
 @router.post("/verify-resend/{what}")
 async def verify_resend(
-    request: Request, what: str, session: DbWrite, auth: WebAuthRequired, client: Client,
+    request: Request,
+    what: str,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
     limiter: Limiter,
 ) -> Response:
     user = auth[0]
     purpose = OtpPurpose.VERIFY_PHONE if what == "phone" else OtpPurpose.VERIFY_EMAIL
     with form_errors(request, "accounts/verify.html", me=user, failed=what):
         await service.do_resend_verification(session, user, purpose, client, limiter)
-    return render(request, "accounts/verify.html",
-                  {"me": user, "notice": i18n.gettext("A new code is on its way.")})
+    return render(
+        request,
+        "accounts/verify.html",
+        {"me": user, "notice": i18n.gettext("A new code is on its way.")},
+    )
 
 
 # ---------------------------------------------------------------- sign in and out
@@ -140,14 +178,25 @@ async def signin_form(request: Request, _auth: WebAuth, next: str = "/") -> Resp
 
 @router.post("/signin")
 async def signin_submit(
-    request: Request, session: DbWrite, client: Client, limiter: Limiter,
-    login: Text = "", password: Text = "", totp: OptionalText = "", next: Text = "/",
+    request: Request,
+    session: DbWrite,
+    client: Client,
+    limiter: Limiter,
+    login: Text = "",
+    password: Text = "",
+    totp: OptionalText = "",
+    next: Text = "/",
 ) -> Response:
     target = _safe_next(next)
     with form_errors(request, "accounts/signin.html", form={"login": login}, next=target):
         user, _auth, token = await service.do_login_password(
-            session, login=login, password=password, totp=totp or None, client=client,
-            limiter=limiter, kind=SessionKind.WEB,
+            session,
+            login=login,
+            password=password,
+            totp=totp or None,
+            client=client,
+            limiter=limiter,
+            kind=SessionKind.WEB,
         )
     assert isinstance(token, str)
     if user.is_staff and user.totp_enabled_at is None:
@@ -162,7 +211,11 @@ async def code_signin_form(request: Request, _auth: WebAuth) -> Response:
 
 @router.post("/signin/code/send")
 async def code_signin_send(
-    request: Request, session: DbWrite, client: Client, limiter: Limiter, login: Text = "",
+    request: Request,
+    session: DbWrite,
+    client: Client,
+    limiter: Limiter,
+    login: Text = "",
 ) -> Response:
     with form_errors(request, "accounts/signin_code.html", form={"login": login}, step="login"):
         await service.do_send_login_code(session, login, client, limiter)
@@ -171,12 +224,20 @@ async def code_signin_send(
 
 @router.post("/signin/code")
 async def code_signin_submit(
-    request: Request, session: DbWrite, client: Client, limiter: Limiter,
-    login: Text = "", code: Text = "",
+    request: Request,
+    session: DbWrite,
+    client: Client,
+    limiter: Limiter,
+    login: Text = "",
+    code: Text = "",
 ) -> Response:
     with form_errors(request, "accounts/signin_code.html", form={"login": login}, step="code"):
         _user, _auth, token = await service.do_login_with_code(
-            session, login=login, code=code, client=client, limiter=limiter,
+            session,
+            login=login,
+            code=code,
+            client=client,
+            limiter=limiter,
             kind=SessionKind.WEB,
         )
     assert isinstance(token, str)
@@ -202,11 +263,16 @@ async def forgot_form(request: Request, _auth: WebAuth) -> Response:
 
 @router.post("/password/forgot")
 async def forgot_submit(
-    request: Request, session: DbWrite, client: Client, limiter: Limiter, login: Text = "",
+    request: Request,
+    session: DbWrite,
+    client: Client,
+    limiter: Limiter,
+    login: Text = "",
 ) -> Response:
     with form_errors(request, "accounts/forgot.html", form={"login": login}):
-        await service.do_send_login_code(session, login, client, limiter,
-                                         purpose=OtpPurpose.PASSWORD_RESET)
+        await service.do_send_login_code(
+            session, login, client, limiter, purpose=OtpPurpose.PASSWORD_RESET
+        )
     return _redirect(f"/password/reset?login={login}")
 
 
@@ -217,17 +283,32 @@ async def reset_form(request: Request, _auth: WebAuth, login: str = "", code: st
 
 @router.post("/password/reset")
 async def reset_submit(
-    request: Request, session: DbWrite, client: Client, limiter: Limiter,
-    login: Text = "", code: Text = "", new_password: Text = "",
+    request: Request,
+    session: DbWrite,
+    client: Client,
+    limiter: Limiter,
+    login: Text = "",
+    code: Text = "",
+    new_password: Text = "",
 ) -> Response:
     with form_errors(request, "accounts/reset.html", form={"login": login, "code": code}):
-        await service.do_reset_password(session, login=login, code=code,
-                                        new_password=new_password, client=client,
-                                        limiter=limiter)
-    return render(request, "accounts/signin.html", {
-        "form": {"login": login}, "next": "/",
-        "notice": i18n.gettext("Your password is changed. Sign in with the new one."),
-    })
+        await service.do_reset_password(
+            session,
+            login=login,
+            code=code,
+            new_password=new_password,
+            client=client,
+            limiter=limiter,
+        )
+    return render(
+        request,
+        "accounts/signin.html",
+        {
+            "form": {"login": login},
+            "next": "/",
+            "notice": i18n.gettext("Your password is changed. Sign in with the new one."),
+        },
+    )
 
 
 # ---------------------------------------------------------------- account settings
@@ -249,32 +330,49 @@ async def account_page(request: Request, session: DbWrite, auth: WebAuthRequired
 
 @router.post("/account/profile")
 async def account_profile(
-    request: Request, session: DbWrite, auth: WebAuthRequired,
-    first_name: Text = "", last_name: Text = "", language: Text = "",
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    first_name: Text = "",
+    last_name: Text = "",
+    language: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context):
-        await service.do_update_profile(session, auth[0], first_name=first_name or None,
-                                        last_name=last_name or None, language=language or None)
+        await service.do_update_profile(
+            session,
+            auth[0],
+            first_name=first_name or None,
+            last_name=last_name or None,
+            language=language or None,
+        )
     i18n.set_language(auth[0].language)
     return _redirect("/account?saved=profile")
 
 
 @router.post("/account/password")
 async def account_password(
-    request: Request, session: DbWrite, auth: WebAuthRequired, client: Client,
-    current_password: Text = "", new_password: Text = "",
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    current_password: Text = "",
+    new_password: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context):
-        await service.do_change_password(session, auth[0], auth[1], current=current_password,
-                                         new=new_password, client=client)
+        await service.do_change_password(
+            session, auth[0], auth[1], current=current_password, new=new_password, client=client
+        )
     return _redirect("/account?saved=password")
 
 
 @router.post("/account/roles")
 async def account_roles(
-    request: Request, session: DbWrite, auth: WebAuthRequired, role: Text = "",
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    role: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context):
@@ -287,13 +385,18 @@ async def account_totp_setup(request: Request, session: DbWrite, auth: WebAuthRe
     secret, uri = await service.do_totp_setup(session, auth[0])
     qr = Markup(segno.make(uri, error="m").svg_inline(scale=4, title="otpauth QR"))  # noqa: S704
     context = await _account_context(session, auth)
-    return render(request, "accounts/account.html",
-                  {**context, "totp_secret": secret, "totp_qr": qr})
+    return render(
+        request, "accounts/account.html", {**context, "totp_secret": secret, "totp_qr": qr}
+    )
 
 
 @router.post("/account/2fa/enable")
 async def account_totp_enable(
-    request: Request, session: DbWrite, auth: WebAuthRequired, client: Client, code: Text = "",
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    code: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context, totp_pending=True):
@@ -303,19 +406,25 @@ async def account_totp_enable(
 
 @router.post("/account/2fa/disable")
 async def account_totp_disable(
-    request: Request, session: DbWrite, auth: WebAuthRequired, client: Client,
-    password: Text = "", code: Text = "",
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    password: Text = "",
+    code: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context):
-        await service.do_totp_disable(session, auth[0], password=password, code=code,
-                                      client=client)
+        await service.do_totp_disable(session, auth[0], password=password, code=code, client=client)
     return _redirect("/account?saved=2fa#two-factor")
 
 
 @router.post("/account/sessions/{session_id}/revoke")
 async def account_revoke_session(
-    request: Request, session_id: uuid.UUID, session: DbWrite, auth: WebAuthRequired,
+    request: Request,
+    session_id: uuid.UUID,
+    session: DbWrite,
+    auth: WebAuthRequired,
 ) -> Response:
     await service.do_revoke_session(session, auth[1], session_id)
     return _redirect("/account?saved=sessions#sessions")
@@ -341,14 +450,19 @@ async def account_export(session: DbWrite, auth: WebAuthRequired) -> Response:
 
 @router.post("/account/delete")
 async def account_delete(
-    request: Request, session: DbWrite, auth: WebAuthRequired, client: Client,
-    password: Text = "", confirm: Text = "",
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    password: Text = "",
+    confirm: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context):
         if confirm != "on":
             raise InvalidCredentialsError(
-                "Tick the box to confirm that you want to delete your account.", field="confirm")
+                "Tick the box to confirm that you want to delete your account.", field="confirm"
+            )
         await service.do_delete_account(session, auth[0], password=password, client=client)
     response = render(request, "accounts/deleted.html")
     response.delete_cookie(SESSION_COOKIE)
@@ -360,15 +474,25 @@ async def account_delete(
 
 @router.post("/language")
 async def switch_language(
-    request: Request, session: DbWrite, auth: WebAuth, language: Text = "", next: Text = "/",
+    request: Request,
+    session: DbWrite,
+    auth: WebAuth,
+    language: Text = "",
+    next: Text = "/",
 ) -> Response:
     settings = get_settings()
     chosen = service.check_language(language, settings)
     if auth is not None:
         await service.do_update_profile(session, auth[0], language=chosen)
     response = _redirect(_safe_next(next))
-    response.set_cookie(i18n.LANGUAGE_COOKIE, chosen, max_age=365 * 86400, httponly=True,
-                        secure=settings.cookie_secure, samesite="lax")
+    response.set_cookie(
+        i18n.LANGUAGE_COOKIE,
+        chosen,
+        max_age=365 * 86400,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+    )
     return response
 
 

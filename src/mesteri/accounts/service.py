@@ -22,6 +22,8 @@ from sqlalchemy import select
 from mesteri.accounts import repository as repo
 from mesteri.accounts.errors import (
     AccountInactiveError,
+    CodeExhaustedError,
+    CodeExpiredError,
     EmailTakenError,
     InvalidCodeError,
     InvalidCredentialsError,
@@ -39,8 +41,6 @@ from mesteri.accounts.errors import (
     StaffCannotDisableMfaError,
     TotpRequiredError,
     WeakPasswordError,
-    CodeExhaustedError,
-    CodeExpiredError,
 )
 from mesteri.accounts.lifecycles import OTP_LIFECYCLE, USER_LIFECYCLE
 from mesteri.accounts.models import (
@@ -136,9 +136,11 @@ def check_email(raw: str) -> str:
 
 def check_phone(raw: str, region: str) -> str:
     """Normalise to E.164 using the market's region for numbers written without +."""
-    example = phonenumbers.format_number(
-        phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE),
-        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    sample = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    example = (
+        phonenumbers.format_number(sample, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        if sample
+        else "+40 712 345 678"
     )
     try:
         number = phonenumbers.parse(raw, region)
@@ -249,9 +251,7 @@ def decode_access_token(token: str, settings: Settings) -> tuple[uuid.UUID, uuid
         raise InvalidTokenError() from exc
 
 
-async def _new_refresh_token(
-    session: WriteSession, auth: AuthSession, settings: Settings
-) -> str:
+async def _new_refresh_token(session: WriteSession, auth: AuthSession, settings: Settings) -> str:
     token = new_token()
     now = clock.now()
     session.add(
@@ -293,8 +293,16 @@ async def do_open_session(
     )
     session.add(auth)
     await session.flush()
-    audit.record(session, "auth.signed_in", actor_id=user.id, subject_type="session",
-                 subject_id=auth.id, ip=client.ip, user_agent=client.user_agent, kind=kind)
+    audit.record(
+        session,
+        "auth.signed_in",
+        actor_id=user.id,
+        subject_type="session",
+        subject_id=auth.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        kind=kind,
+    )
     if web_token:
         return auth, web_token
     access, ttl = _encode_access(user, auth, settings)
@@ -328,9 +336,15 @@ async def do_refresh(
     if token.used_at is not None:
         if auth.revoked_at is None:
             auth.revoked_at, auth.revoked_reason = now, "refresh_reuse"
-            audit.record(session, "auth.refresh_reuse", actor_id=auth.user_id,
-                         subject_type="session", subject_id=auth.id, ip=client.ip,
-                         user_agent=client.user_agent)
+            audit.record(
+                session,
+                "auth.refresh_reuse",
+                actor_id=auth.user_id,
+                subject_type="session",
+                subject_id=auth.id,
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
         raise RefreshReuseError()
     if auth.revoked_at is not None or auth.expires_at <= now or token.expires_at <= now:
         raise InvalidTokenError()
@@ -374,8 +388,14 @@ async def do_logout(session: WriteSession, principal: Principal, *, everywhere: 
         if auth is not None and auth.revoked_at is None:
             auth.revoked_at, auth.revoked_reason = now, "logout"
             count = 1
-    audit.record(session, "auth.signed_out", actor_id=principal.user_id,
-                 subject_type="session", subject_id=principal.session_id, everywhere=everywhere)
+    audit.record(
+        session,
+        "auth.signed_out",
+        actor_id=principal.user_id,
+        subject_type="session",
+        subject_id=principal.session_id,
+        everywhere=everywhere,
+    )
     return count
 
 
@@ -443,12 +463,17 @@ async def do_register(
     )
     session.add(user)
     await session.flush()
-    audit.record(session, "account.registered", actor_id=user.id, subject_type="user",
-                 subject_id=user.id, ip=client.ip, user_agent=client.user_agent)
-    await _issue_code(session, user, OtpPurpose.VERIFY_EMAIL, Channel.EMAIL, email, client,
-                      limiter)
-    await _issue_code(session, user, OtpPurpose.VERIFY_PHONE, Channel.SMS, phone, client,
-                      limiter)
+    audit.record(
+        session,
+        "account.registered",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    await _issue_code(session, user, OtpPurpose.VERIFY_EMAIL, Channel.EMAIL, email, client, limiter)
+    await _issue_code(session, user, OtpPurpose.VERIFY_PHONE, Channel.SMS, phone, client, limiter)
     auth, tokens = await do_open_session(session, user, client, kind=kind, mfa=False)
     return user, auth, tokens
 
@@ -497,14 +522,18 @@ def _compose_code_message(purpose: str, code: str, login: str, language: str) ->
         link = f"{settings.public_url}/password/reset?login={login}&code={code}"
         return (
             t("Reset your Mesteri password"),
-            t("Your Mesteri password reset code is {code}. It expires in 10 minutes. "
-              "Or open this link: {link}").format(code=code, link=link),
+            t(
+                "Your Mesteri password reset code is {code}. It expires in 10 minutes. "
+                "Or open this link: {link}"
+            ).format(code=code, link=link),
         )
     if purpose == OtpPurpose.LOGIN:
         return (
             t("Your Mesteri sign-in code"),
-            t("Your Mesteri sign-in code is {code}. It expires in 10 minutes. "
-              "If you did not ask for it, ignore this message.").format(code=code),
+            t(
+                "Your Mesteri sign-in code is {code}. It expires in 10 minutes. "
+                "If you did not ask for it, ignore this message."
+            ).format(code=code),
         )
     return (
         t("Confirm your contact details"),
@@ -549,8 +578,13 @@ async def _issue_code(
     if user is not None:
         subject, body = _compose_code_message(purpose, code, destination, user.language)
         await outbound.do_queue_message(
-            session, channel=channel, to=destination, subject=subject, body=body,
-            kind=f"otp.{purpose}", user_id=user.id,
+            session,
+            channel=channel,
+            to=destination,
+            subject=subject,
+            body=body,
+            kind=f"otp.{purpose}",
+            user_id=user.id,
         )
     await session.flush()
     return challenge
@@ -582,8 +616,9 @@ async def _consume_code(
             await OTP_LIFECYCLE.apply(session, challenge, "exhaust", actor=Actor.SYSTEM)
             raise CodeExhaustedError(field="code")
         raise InvalidCodeError(field="code", remaining=OTP_MAX_ATTEMPTS - challenge.attempts)
-    await OTP_LIFECYCLE.apply(session, challenge, "use", actor=Actor.USER,
-                              actor_id=challenge.user_id)
+    await OTP_LIFECYCLE.apply(
+        session, challenge, "use", actor=Actor.USER, actor_id=challenge.user_id
+    )
     return challenge
 
 
@@ -598,7 +633,10 @@ def _contact_for(user: User, purpose: OtpPurpose) -> tuple[Channel, str]:
 
 
 async def do_resend_verification(
-    session: WriteSession, user: User, purpose: OtpPurpose, client: ClientInfo,
+    session: WriteSession,
+    user: User,
+    purpose: OtpPurpose,
+    client: ClientInfo,
     limiter: RateLimiter,
 ) -> None:
     channel, destination = _contact_for(user, purpose)
@@ -606,7 +644,11 @@ async def do_resend_verification(
 
 
 async def do_verify_contact(
-    session: WriteSession, user: User, purpose: OtpPurpose, code: str, client: ClientInfo,
+    session: WriteSession,
+    user: User,
+    purpose: OtpPurpose,
+    code: str,
+    client: ClientInfo,
     limiter: RateLimiter,
 ) -> User:
     _, destination = _contact_for(user, purpose)
@@ -617,8 +659,15 @@ async def do_verify_contact(
     else:
         user.phone_verified_at = now
     user.updated_at = now
-    audit.record(session, f"account.{purpose}", actor_id=user.id, subject_type="user",
-                 subject_id=user.id, ip=client.ip, user_agent=client.user_agent)
+    audit.record(
+        session,
+        f"account.{purpose}",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
     return user
 
 
@@ -626,18 +675,21 @@ def _login_destination(login: str, channel: Channel | None) -> tuple[str, Channe
     region = get_settings().market_profile.phone_region
     key = normalise_login(login, region)
     if not key:
-        raise InvalidCredentialsError("Enter your e-mail address or phone number.",
-                                      field="login")
+        raise InvalidCredentialsError("Enter your e-mail address or phone number.", field="login")
     inferred = Channel.EMAIL if "@" in key else Channel.SMS
     if channel is not None and channel != inferred:
-        raise InvalidCredentialsError("Enter your e-mail address or phone number.",
-                                      field="login")
+        raise InvalidCredentialsError("Enter your e-mail address or phone number.", field="login")
     return key, inferred
 
 
 async def do_send_login_code(
-    session: WriteSession, login: str, client: ClientInfo, limiter: RateLimiter,
-    *, channel: Channel | None = None, purpose: OtpPurpose = OtpPurpose.LOGIN,
+    session: WriteSession,
+    login: str,
+    client: ClientInfo,
+    limiter: RateLimiter,
+    *,
+    channel: Channel | None = None,
+    purpose: OtpPurpose = OtpPurpose.LOGIN,
 ) -> None:
     """OTP sign-in and password reset: the answer is the same whether or not the account exists."""
     key, channel = _login_destination(login, channel)
@@ -648,7 +700,12 @@ async def do_send_login_code(
 
 
 async def do_login_with_code(
-    session: WriteSession, *, login: str, code: str, client: ClientInfo, limiter: RateLimiter,
+    session: WriteSession,
+    *,
+    login: str,
+    code: str,
+    client: ClientInfo,
+    limiter: RateLimiter,
     kind: SessionKind = SessionKind.API,
 ) -> tuple[User, AuthSession, IssuedTokens | str]:
     key, channel = _login_destination(login, None)
@@ -670,43 +727,70 @@ async def do_login_with_code(
 
 
 async def do_reset_password(
-    session: WriteSession, *, login: str, code: str, new_password: str, client: ClientInfo,
+    session: WriteSession,
+    *,
+    login: str,
+    code: str,
+    new_password: str,
+    client: ClientInfo,
     limiter: RateLimiter,
 ) -> User:
     key, _ = _login_destination(login, None)
-    challenge = await _consume_code(session, OtpPurpose.PASSWORD_RESET, key, code, client,
-                                    limiter)
+    challenge = await _consume_code(session, OtpPurpose.PASSWORD_RESET, key, code, client, limiter)
     user = await session.get(User, challenge.user_id) if challenge.user_id else None
     if user is None or user.state != UserState.ACTIVE:
         raise InvalidCredentialsError()
-    check_password_policy(new_password, email=user.email, phone=user.phone,
-                          names=(user.first_name, user.last_name))
+    check_password_policy(
+        new_password, email=user.email, phone=user.phone, names=(user.first_name, user.last_name)
+    )
     now = clock.now()
     user.password_hash = hash_password(new_password)
     user.updated_at = now
     await repo.revoke_sessions(session, user.id, now, "password_reset")
-    audit.record(session, "account.password_reset", actor_id=user.id, subject_type="user",
-                 subject_id=user.id, ip=client.ip, user_agent=client.user_agent)
+    audit.record(
+        session,
+        "account.password_reset",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
     return user
 
 
 async def do_change_password(
-    session: WriteSession, user: User, principal: Principal, *, current: str, new: str,
+    session: WriteSession,
+    user: User,
+    principal: Principal,
+    *,
+    current: str,
+    new: str,
     client: ClientInfo,
 ) -> None:
     if not verify_password(user.password_hash, current):
-        raise InvalidCredentialsError("The current password is not right.",
-                                      field="current_password")
-    check_password_policy(new, email=user.email, phone=user.phone,
-                          names=(user.first_name, user.last_name))
+        raise InvalidCredentialsError(
+            "The current password is not right.", field="current_password"
+        )
+    check_password_policy(
+        new, email=user.email, phone=user.phone, names=(user.first_name, user.last_name)
+    )
     now = clock.now()
     user.password_hash = hash_password(new)
     user.updated_at = now
     # Other devices may have been signed in by whoever knew the old password.
-    await repo.revoke_sessions(session, user.id, now, "password_changed",
-                               except_id=principal.session_id)
-    audit.record(session, "account.password_changed", actor_id=user.id, subject_type="user",
-                 subject_id=user.id, ip=client.ip, user_agent=client.user_agent)
+    await repo.revoke_sessions(
+        session, user.id, now, "password_changed", except_id=principal.session_id
+    )
+    audit.record(
+        session,
+        "account.password_changed",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
 
 
 # ---------------------------------------------------------------- two-factor (TOTP)
@@ -730,8 +814,9 @@ async def do_totp_setup(session: WriteSession, user: User) -> tuple[str, str]:
     user.totp_secret = _cipher(settings).encrypt(secret, context=str(user.id))
     user.totp_enabled_at = None
     user.updated_at = clock.now()
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email or str(user.id),
-                                              issuer_name="Mesteri")
+    uri = pyotp.TOTP(secret).provisioning_uri(
+        name=user.email or str(user.id), issuer_name="Mesteri"
+    )
     return secret, uri
 
 
@@ -747,8 +832,15 @@ async def do_totp_enable(
     auth = await session.get(AuthSession, principal.session_id, with_for_update=True)
     if auth is not None:
         auth.mfa = True  # this device just proved the second factor
-    audit.record(session, "account.totp_enabled", actor_id=user.id, subject_type="user",
-                 subject_id=user.id, ip=client.ip, user_agent=client.user_agent)
+    audit.record(
+        session,
+        "account.totp_enabled",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
 
 
 async def do_totp_disable(
@@ -763,8 +855,15 @@ async def do_totp_disable(
     user.totp_secret = None
     user.totp_enabled_at = None
     user.updated_at = clock.now()
-    audit.record(session, "account.totp_disabled", actor_id=user.id, subject_type="user",
-                 subject_id=user.id, ip=client.ip, user_agent=client.user_agent)
+    audit.record(
+        session,
+        "account.totp_disabled",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
 
 
 # ---------------------------------------------------------------- profile
@@ -834,8 +933,15 @@ async def do_delete_account(
     ):
         challenge.destination = "redacted"
     await outbound.do_forget_user(session, user.id)
-    audit.record(session, "account.deleted", actor_id=user.id, subject_type="user",
-                 subject_id=user.id, ip=client.ip, user_agent=client.user_agent)
+    audit.record(
+        session,
+        "account.deleted",
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -870,14 +976,27 @@ async def export_user_data(session: ReadSession, user: User) -> dict[str, Any]:
             "created_at": _iso(user.created_at),
         },
         "sessions": [
-            {"id": str(s.id), "kind": s.kind, "created_at": _iso(s.created_at),
-             "last_used_at": _iso(s.last_used_at), "revoked_at": _iso(s.revoked_at),
-             "ip": s.ip, "user_agent": s.user_agent}
+            {
+                "id": str(s.id),
+                "kind": s.kind,
+                "created_at": _iso(s.created_at),
+                "last_used_at": _iso(s.last_used_at),
+                "revoked_at": _iso(s.revoked_at),
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+            }
             for s in sessions
         ],
         "messages": [
-            {"id": str(m.id), "channel": m.channel, "to": m.to, "subject": m.subject,
-             "kind": m.kind, "state": m.state, "created_at": _iso(m.created_at)}
+            {
+                "id": str(m.id),
+                "channel": m.channel,
+                "to": m.to,
+                "subject": m.subject,
+                "kind": m.kind,
+                "state": m.state,
+                "created_at": _iso(m.created_at),
+            }
             for m in messages
         ],
         "activity": [

@@ -44,9 +44,13 @@ async def audit_log(
         query = query.where(AuditEntry.action == action)
     if actor_id:
         query = query.where(AuditEntry.actor_id == actor_id)
-    rows = (await session.scalars(
-        keyset(query, (AuditEntry.at, AuditEntry.id), cursor=cursor, limit=limit)
-    )).all()
+    rows = (
+        await session.scalars(
+            keyset(query, (AuditEntry.at, AuditEntry.id), cursor=cursor, limit=limit)
+        )
+    ).all()
     items, next_cursor = page_of(rows, ["at", "id"], limit)
-    return Page(items=[AuditEntryOut.model_validate(e, from_attributes=True) for e in items],
-                next_cursor=next_cursor)
+    return Page(
+        items=[AuditEntryOut.model_validate(e, from_attributes=True) for e in items],
+        next_cursor=next_cursor,
+    )

@@ -59,8 +59,16 @@ async def dev_outbox(
     rows, next_cursor = await outbound.list_outbox(session, to=to, cursor=cursor, limit=limit)
     return Page(
         items=[
-            OutboxItem(id=str(m.id), channel=m.channel, to=m.to, subject=m.subject, body=m.body,
-                       kind=m.kind, state=m.state, created_at=m.created_at)
+            OutboxItem(
+                id=str(m.id),
+                channel=m.channel,
+                to=m.to,
+                subject=m.subject,
+                body=m.body,
+                kind=m.kind,
+                state=m.state,
+                created_at=m.created_at,
+            )
             for m in rows
         ],
         next_cursor=next_cursor,
@@ -72,8 +80,9 @@ async def dev_clock(body: ClockIn, request: Request, session: DbWrite) -> ClockO
     """Move the application clock forward and run the timers that came due."""
     by = isodate.parse_duration(body.advance)
     if by > timedelta(days=3660):
-        raise InvalidInputError("Advance the clock by at most ten years at a time.",
-                                field="advance")
+        raise InvalidInputError(
+            "Advance the clock by at most ten years at a time.", field="advance"
+        )
     now = await clock.advance(session, by)
     await session.commit()  # timers run in their own transactions and must see the new time
     await jobs.drain(request.app.state.engine, request.app.state.jobs)

@@ -16,7 +16,7 @@ def valid_cui(value: str) -> bool:
 
 
 def valid_israeli_company_number(value: str) -> bool:
-    """Israeli company / dealer / ID number: 9 digits, Luhn-like check on alternating 1,2 weights."""
+    """Israeli company / dealer / ID number: 9 digits, Luhn-like check (weights 1, 2, 1, …)."""
     digits = value.strip().replace("-", "")
     if not digits.isdigit() or len(digits) > 9:
         return False

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -88,8 +87,9 @@ async def unit_of_work(factory: async_sessionmaker[WriteSession]) -> AsyncIterat
         try:
             yield session
         except BaseException as exc:
-            await (session.commit() if getattr(exc, "persist_on_error", False)
-                   else session.rollback())
+            await (
+                session.commit() if getattr(exc, "persist_on_error", False) else session.rollback()
+            )
             raise
         else:
             await session.commit()

@@ -29,7 +29,9 @@ class EmbeddedPostgres:
         import pgserver
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = pgserver.get_server(  # type: ignore[attr-defined]
+            self.pgdata, cleanup_mode="stop"
+        )
         uri: str = self._server.get_uri()
         return uri
 

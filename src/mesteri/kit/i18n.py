@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gettext as gettext_module
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ LANGUAGE_COOKIE = "mesteri_lang"
 _language: ContextVar[str] = ContextVar("language", default="en")
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> gettext_module.NullTranslations:
     po = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
     if language == "en" or not po.exists():
@@ -58,9 +58,7 @@ def parse_accept_language(header: str) -> list[str]:
     return [lang for q, _, lang in sorted(weighted) if q < 0]
 
 
-def negotiate(
-    *, chosen: str | None, accept_language: str | None, default: str
-) -> str:
+def negotiate(*, chosen: str | None, accept_language: str | None, default: str) -> str:
     if chosen in SUPPORTED_LANGUAGES:
         return chosen
     for lang in parse_accept_language(accept_language or ""):

@@ -17,9 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("mesteri.access")
 
-REQUESTS = Counter(
-    "mesteri_http_requests_total", "HTTP requests", ["method", "route", "status"]
-)
+REQUESTS = Counter("mesteri_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
     "mesteri_http_request_duration_seconds",
     "HTTP request latency",
@@ -51,9 +49,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append(
-                    (b"x-request-id", request_id.encode())
-                )
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         try:

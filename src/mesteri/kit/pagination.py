@@ -80,9 +80,7 @@ def keyset(
     return query.order_by(*order).limit(limit + 1)
 
 
-def page_of(
-    rows: Sequence[T], keys: Sequence[str], limit: int
-) -> tuple[list[T], str | None]:
+def page_of(rows: Sequence[T], keys: Sequence[str], limit: int) -> tuple[list[T], str | None]:
     items = list(rows[:limit])
     if len(rows) <= limit or not items:
         return items, None

@@ -37,7 +37,7 @@ class Actor(enum.StrEnum):
 S = TypeVar("S", bound=enum.StrEnum)
 
 
-class HasState(Protocol[S]):
+class HasState(Protocol):
     id: uuid.UUID
     state: Any
 
@@ -104,7 +104,7 @@ class StateMachine(Generic[S]):
     async def apply(
         self,
         session: AsyncSession,
-        obj: HasState[S],
+        obj: HasState,
         name: str,
         *,
         actor: Actor,

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -140,8 +140,12 @@ def form_errors(request: Request, template: str, **context: Any) -> Iterator[Non
     try:
         yield
     except DomainError as exc:
-        page = {**context, "error": _translate(exc), "error_field": exc.field,
-                "error_code": exc.code}
+        page = {
+            **context,
+            "error": _translate(exc),
+            "error_field": exc.field,
+            "error_code": exc.code,
+        }
         response = render(request, template, page, status_code=exc.status)
         response.headers.update(exc.headers)
         raise FormError(response, exc) from exc
@@ -219,9 +223,7 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
         errors.append({"field": ".".join(loc) or None, "message": str(err.get("msg", ""))})
     title = i18n.gettext("Some of the information is not valid.")
     if wants_json(request):
-        return problem(
-            request, status=422, code="validation_error", title=title, errors=errors
-        )
+        return problem(request, status=422, code="validation_error", title=title, errors=errors)
     return render(
         request,
         "error.html",
@@ -233,14 +235,18 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    title = (
-        i18n.gettext("We could not find what you were looking for.")
-        if exc.status_code == 404
-        else str(exc.detail)
-    )
+    if exc.status_code == 404:
+        title = i18n.gettext("We could not find what you were looking for.")
+    else:
+        title = i18n.gettext("This request cannot be handled here.")
     if wants_json(request):
-        return problem(request, status=exc.status_code, code=code, title=title,
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            request,
+            status=exc.status_code,
+            code=code,
+            title=title,
+            headers=getattr(exc, "headers", None),
+        )
     return render(
         request,
         "error.html",
@@ -255,7 +261,9 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     if wants_json(request):
         return problem(request, status=500, code="internal_error", title=title)
     return render(
-        request, "error.html", {"message": title, "code": "internal_error", "status": 500},
+        request,
+        "error.html",
+        {"message": title, "code": "internal_error", "status": 500},
         status_code=500,
     )
 

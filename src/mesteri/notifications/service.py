@@ -59,9 +59,7 @@ async def list_for_user(session: ReadSession, user_id: uuid.UUID) -> Sequence[Ou
 
 async def do_forget_user(session: WriteSession, user_id: uuid.UUID) -> None:
     """Account deletion: message texts and addresses go; that a message was sent stays."""
-    rows = await session.scalars(
-        select(OutboundMessage).where(OutboundMessage.user_id == user_id)
-    )
+    rows = await session.scalars(select(OutboundMessage).where(OutboundMessage.user_id == user_id))
     for message in rows:
         message.to = "redacted"
         message.body = ""

@@ -26,8 +26,7 @@ async def deliver_message(message_id: str) -> None:
         channels = senders.current()
         try:
             if message.channel == "email":
-                await channels.email.send(to=message.to, subject=message.subject,
-                                          body=message.body)
+                await channels.email.send(to=message.to, subject=message.subject, body=message.body)
             else:
                 await channels.sms.send(to=message.to, body=message.body)
         except Exception as exc:

@@ -42,8 +42,12 @@ async def manifest() -> JSONResponse:
             "icons": [
                 {"src": "/static/icons/icon-192.png", "sizes": "192x192", "type": "image/png"},
                 {"src": "/static/icons/icon-512.png", "sizes": "512x512", "type": "image/png"},
-                {"src": "/static/icons/icon-512.png", "sizes": "512x512", "type": "image/png",
-                 "purpose": "maskable"},
+                {
+                    "src": "/static/icons/icon-512.png",
+                    "sizes": "512x512",
+                    "type": "image/png",
+                    "purpose": "maskable",
+                },
             ],
         },
         media_type="application/manifest+json",
@@ -53,5 +57,8 @@ async def manifest() -> JSONResponse:
 @assets.get("/sw.js")
 async def service_worker() -> FileResponse:
     # Served from the root so its scope covers the whole site.
-    return FileResponse(STATIC / "sw.js", media_type="text/javascript",
-                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+    return FileResponse(
+        STATIC / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
