@@ -220,7 +220,7 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     application.state.jobs = job_app
     live_app = LiveApp(application, None, eng, job_app)  # type: ignore[arg-type]
     recorded = senders.Senders(email=RecordingEmail(live_app.sent), sms=RecordingSms(live_app.sent))
-    senders._senders = recorded
+    senders.install(recorded)
     async with job_app.open_async():
         transport = httpx.ASGITransport(app=application, client=("203.0.113.8", 50000))
         async with httpx.AsyncClient(

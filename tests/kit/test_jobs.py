@@ -109,3 +109,18 @@ async def test_clock_offset_is_shared_through_the_database(live: LiveApp) -> Non
         assert await clock.load_offset(conn) == timedelta(hours=2)
         count = await conn.execute(select(func.count()).select_from(clock.ClockOffset))
         assert count.scalar_one() == 1
+
+
+async def test_purge_removes_only_long_ended_codes_and_sessions(live: LiveApp) -> None:
+    from mesteri.accounts.tasks import purge_expired
+
+    old = await register(live.client)
+    clock.set_offset(timedelta(days=40))  # old ended 10 days ago: beyond the 7-day keep
+    fresh = await register(live.client)
+    await purge_expired(timestamp=0)
+    async with live.engine.connect() as conn:
+        codes = (await conn.execute(text("SELECT destination FROM otp_challenges"))).scalars()
+        sessions = (await conn.execute(text("SELECT user_id::text FROM auth_sessions"))).scalars()
+        assert set(codes.all()) == {fresh["user"]["email"], fresh["user"]["phone"]}
+        assert sessions.all() == [fresh["user"]["id"]]
+    assert (await live.client.get("/api/v1/me", headers=bearer(old))).status_code == 401

@@ -41,3 +41,5 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     # Access lines come from our middleware (with the request id); silence the duplicate.
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
+    # The embedded server's wrapper narrates every pg_ctl call at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)

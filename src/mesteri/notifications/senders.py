@@ -74,10 +74,15 @@ _senders: Senders | None = None
 
 
 def configure(smtp_url: str | None, mail_from: str) -> Senders:
-    global _senders
     email: EmailSender = SmtpEmailSender(smtp_url, mail_from) if smtp_url else LogEmailSender()
-    _senders = Senders(email=email, sms=LogSmsSender())
-    return _senders
+    return install(Senders(email=email, sms=LogSmsSender()))
+
+
+def install(chosen: Senders) -> Senders:
+    """Use these senders in this process (tests pass recording ones)."""
+    global _senders
+    _senders = chosen
+    return chosen
 
 
 def current() -> Senders:
