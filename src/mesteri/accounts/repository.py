@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from mesteri.accounts.models import AuthSession, OtpChallenge, RefreshToken, User, UserState
 from mesteri.kit.db import ReadSession, WriteSession
@@ -18,17 +18,16 @@ async def user_by_login(session: ReadSession, login: str) -> User | None:
     return await session.scalar(select(User).where(column == login))
 
 
-async def user_for_access(
-    session: ReadSession, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+async def _live_session_user(
+    session: ReadSession, now: datetime, *conditions: ColumnElement[bool]
 ) -> tuple[User, AuthSession] | None:
-    """The hot path of every authenticated API call: one indexed join, one round trip."""
+    """A signed-in session that is neither revoked nor expired, with its active user."""
     row = (
         await session.execute(
             select(User, AuthSession)
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(
-                AuthSession.id == session_id,
-                User.id == user_id,
+                *conditions,
                 AuthSession.revoked_at.is_(None),
                 AuthSession.expires_at > now,
                 User.state == UserState.ACTIVE,
@@ -36,24 +35,19 @@ async def user_for_access(
         )
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def user_for_access(
+    session: ReadSession, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+) -> tuple[User, AuthSession] | None:
+    """The hot path of every authenticated API call: one indexed join, one round trip."""
+    return await _live_session_user(session, now, AuthSession.id == session_id, User.id == user_id)
 
 
 async def user_for_web_token(
     session: ReadSession, token_hash: str, now: datetime
 ) -> tuple[User, AuthSession] | None:
-    row = (
-        await session.execute(
-            select(User, AuthSession)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(
-                AuthSession.web_token_hash == token_hash,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
-                User.state == UserState.ACTIVE,
-            )
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
+    return await _live_session_user(session, now, AuthSession.web_token_hash == token_hash)
 
 
 async def lock_refresh_token(

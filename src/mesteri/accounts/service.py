@@ -122,6 +122,19 @@ class IssuedTokens:
     session_id: uuid.UUID
 
 
+def _audit(session: WriteSession, action: str, user: User, client: ClientInfo) -> None:
+    """An audit entry about the user's own account, done by the user."""
+    audit.record(
+        session,
+        action,
+        actor_id=user.id,
+        subject_type="user",
+        subject_id=user.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+
+
 # ---------------------------------------------------------------- checks
 
 
@@ -463,15 +476,7 @@ async def do_register(
     )
     session.add(user)
     await session.flush()
-    audit.record(
-        session,
-        "account.registered",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-    )
+    _audit(session, "account.registered", user, client)
     await _issue_code(session, user, OtpPurpose.VERIFY_EMAIL, Channel.EMAIL, email, client, limiter)
     await _issue_code(session, user, OtpPurpose.VERIFY_PHONE, Channel.SMS, phone, client, limiter)
     auth, tokens = await do_open_session(session, user, client, kind=kind, mfa=False)
@@ -659,15 +664,7 @@ async def do_verify_contact(
     else:
         user.phone_verified_at = now
     user.updated_at = now
-    audit.record(
-        session,
-        f"account.{purpose}",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-    )
+    _audit(session, f"account.{purpose}", user, client)
     return user
 
 
@@ -747,15 +744,7 @@ async def do_reset_password(
     user.password_hash = hash_password(new_password)
     user.updated_at = now
     await repo.revoke_sessions(session, user.id, now, "password_reset")
-    audit.record(
-        session,
-        "account.password_reset",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-    )
+    _audit(session, "account.password_reset", user, client)
     return user
 
 
@@ -782,15 +771,7 @@ async def do_change_password(
     await repo.revoke_sessions(
         session, user.id, now, "password_changed", except_id=principal.session_id
     )
-    audit.record(
-        session,
-        "account.password_changed",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-    )
+    _audit(session, "account.password_changed", user, client)
 
 
 # ---------------------------------------------------------------- two-factor (TOTP)
@@ -832,15 +813,7 @@ async def do_totp_enable(
     auth = await session.get(AuthSession, principal.session_id, with_for_update=True)
     if auth is not None:
         auth.mfa = True  # this device just proved the second factor
-    audit.record(
-        session,
-        "account.totp_enabled",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-    )
+    _audit(session, "account.totp_enabled", user, client)
 
 
 async def do_totp_disable(
@@ -855,15 +828,7 @@ async def do_totp_disable(
     user.totp_secret = None
     user.totp_enabled_at = None
     user.updated_at = clock.now()
-    audit.record(
-        session,
-        "account.totp_disabled",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-    )
+    _audit(session, "account.totp_disabled", user, client)
 
 
 # ---------------------------------------------------------------- profile
@@ -933,15 +898,7 @@ async def do_delete_account(
     ):
         challenge.destination = "redacted"
     await outbound.do_forget_user(session, user.id)
-    audit.record(
-        session,
-        "account.deleted",
-        actor_id=user.id,
-        subject_type="user",
-        subject_id=user.id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-    )
+    _audit(session, "account.deleted", user, client)
 
 
 def _iso(value: datetime | None) -> str | None:
