@@ -129,7 +129,10 @@ def _serve(
             _print_logins(settings, port)
         await serving
 
-    asyncio.run(main())
+    # uvicorn shuts down cleanly on Ctrl-C, then re-raises the signal; the embedded
+    # database is stopped by the caller's context manager either way.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
 
 
 @cli.command()

@@ -201,3 +201,24 @@ async def test_unknown_page_is_a_localised_404(client: httpx.AsyncClient) -> Non
     api = await client.get("/api/v1/no-such-thing")
     assert api.status_code == 404
     assert api.headers["content-type"] == "application/problem+json"
+
+
+async def test_forgot_password_by_phone_keeps_the_plus(client: httpx.AsyncClient) -> None:
+    auth = await register(client)
+    phone = auth["user"]["phone"]
+    token = await csrf(client, "/password/forgot")
+    sent = await client.post("/password/forgot", data={"csrf_token": token, "login": phone})
+    assert sent.status_code == 303
+    form = await client.get(sent.headers["location"])
+    assert f'value="{phone}"' in form.text
+    code = await latest_code(client, phone, "otp.password_reset")
+    reset = await client.post(
+        "/password/reset",
+        data={
+            "csrf_token": token,
+            "login": phone,
+            "code": code,
+            "new_password": "brand-new-Lantern-9",
+        },
+    )
+    assert reset.status_code == 200 and "Sign in" in reset.text

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -172,15 +174,39 @@ class MesteriServer:
         return process.returncode
 
 
+@contextlib.contextmanager
+def postgres_friendly_dir() -> Iterator[Path]:
+    """A new directory for a data dir, outside pytest's ``tmp_path``.
+
+    As root, pgserver runs PostgreSQL as the user ``pgserver`` and opens the path to the
+    data dir for it (o+rx on every parent). Every pytest session that starts meanwhile
+    (another run on the same machine) resets ``/tmp/pytest-of-root`` to 0700, and the
+    database then loses access to its own files. So data dirs live in plain temp dirs.
+    """
+    root = Path(tempfile.mkdtemp(prefix="mesteri-e2e-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MesteriServer]:
-    root = tmp_path_factory.mktemp("e2e-server")
-    running = MesteriServer(data_dir=root / "data", log_path=root / "server.log").start()
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop()
+    logs = tmp_path_factory.mktemp("e2e-server")
+    with postgres_friendly_dir() as root:
+        running = MesteriServer(data_dir=root / "data", log_path=logs / "server.log").start()
+        try:
+            running.wait_ready()
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def empty_data_dir() -> Iterator[Path]:
+    """A path for ``MESTERI_DATA_DIR`` that does not exist yet."""
+    with postgres_friendly_dir() as root:
+        yield root / "data"
 
 
 @pytest.fixture

@@ -56,9 +56,9 @@ def stop_with_ctrl_c(server: Any, find_postgres: Any) -> int | None:
 
 
 def test_run_starts_the_embedded_database_from_an_empty_data_dir(
-    tmp_path: Path, spawn_server: Any, find_postgres: Any, demo_password: str
+    empty_data_dir: Path, spawn_server: Any, find_postgres: Any, demo_password: str
 ) -> None:
-    data_dir = tmp_path / "data"
+    data_dir = empty_data_dir
     assert not data_dir.exists()
 
     # First start: creates the cluster, migrates, seeds the demo accounts.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request
@@ -273,7 +273,7 @@ async def forgot_submit(
         await service.do_send_login_code(
             session, login, client, limiter, purpose=OtpPurpose.PASSWORD_RESET
         )
-    return _redirect(f"/password/reset?login={login}")
+    return _redirect("/password/reset?" + urlencode({"login": login}))
 
 
 @router.get("/password/reset")

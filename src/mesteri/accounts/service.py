@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import phonenumbers
@@ -524,7 +525,8 @@ def _compose_code_message(purpose: str, code: str, login: str, language: str) ->
     t = i18n.translations(language).gettext
     settings = get_settings()
     if purpose == OtpPurpose.PASSWORD_RESET:
-        link = f"{settings.public_url}/password/reset?login={login}&code={code}"
+        query = urlencode({"login": login, "code": code})
+        link = f"{settings.public_url}/password/reset?{query}"
         return (
             t("Reset your Mesteri password"),
             t(
