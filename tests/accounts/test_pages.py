@@ -221,4 +221,5 @@ async def test_forgot_password_by_phone_keeps_the_plus(client: httpx.AsyncClient
             "new_password": "brand-new-Lantern-9",
         },
     )
-    assert reset.status_code == 200 and "Sign in" in reset.text
+    assert reset.status_code == 200
+    assert "Sign in" in reset.text
