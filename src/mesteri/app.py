@@ -19,6 +19,7 @@ from mesteri import __version__
 from mesteri.accounts import api as accounts_api
 from mesteri.accounts import pages as accounts_pages
 from mesteri.backoffice import api as backoffice_api
+from mesteri.backoffice import pages as backoffice_pages
 from mesteri.config import Settings, get_settings
 from mesteri.devtools import api as dev_api
 from mesteri.kit import clock, jobs
@@ -102,6 +103,7 @@ def create_app(
     )
     pages.include_router(site_pages.router)
     pages.include_router(accounts_pages.router)
+    pages.include_router(backoffice_pages.router)
     app.include_router(pages)
     app.include_router(site_pages.assets)
 

@@ -8,12 +8,11 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from mesteri.accounts.deps import StaffPrincipal
-from mesteri.kit.audit import AuditEntry
+from mesteri.backoffice import service
 from mesteri.kit.db import DbWrite
-from mesteri.kit.pagination import Page, keyset, page_of
+from mesteri.kit.pagination import Page
 
 router = APIRouter(prefix="/admin", tags=["back-office"])
 
@@ -39,17 +38,9 @@ async def audit_log(
     cursor: str | None = Query(default=None, max_length=400),
     limit: int = Query(default=50, ge=1, le=200),
 ) -> Page[AuditEntryOut]:
-    query = select(AuditEntry)
-    if action:
-        query = query.where(AuditEntry.action == action)
-    if actor_id:
-        query = query.where(AuditEntry.actor_id == actor_id)
-    rows = (
-        await session.scalars(
-            keyset(query, (AuditEntry.at, AuditEntry.id), cursor=cursor, limit=limit)
-        )
-    ).all()
-    items, next_cursor = page_of(rows, ["at", "id"], limit)
+    items, next_cursor = await service.list_audit_log(
+        session, action=action, actor_id=actor_id, cursor=cursor, limit=limit
+    )
     return Page(
         items=[AuditEntryOut.model_validate(e, from_attributes=True) for e in items],
         next_cursor=next_cursor,
