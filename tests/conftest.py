@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +33,15 @@ from mesteri.app import create_app
 from mesteri.cli import ensure_database
 from mesteri.config import Settings, get_settings
 from mesteri.kit import clock, jobs
-from mesteri.kit.db import ReadSession, WriteSession, create_engine, libpq_url, session_factories
+from mesteri.kit.db import (
+    ConnectionReader,
+    ReadSession,
+    WriteSession,
+    autocommit,
+    create_engine,
+    libpq_url,
+    session_factories,
+)
 from mesteri.kit.migrate import head_revision, upgrade
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.notifications import senders
@@ -149,10 +157,16 @@ def app(settings: Settings, database_url: str, connection: AsyncConnection) -> A
         expire_on_commit=False,
         join_transaction_mode="create_savepoint",
     )
+    application.state.fast_reader = ConnectionReader(lambda: _same_connection(connection))
     application.state.limiter = RateLimiter()
     application.state.head_revision = head_revision()
     senders.configure(None, settings.mail_from)
     return application
+
+
+@asynccontextmanager
+async def _same_connection(connection: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    yield connection
 
 
 @pytest.fixture
@@ -213,6 +227,7 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     application = create_app(settings, database_url=live_database_url)
     application.state.engine = eng
     application.state.read_sessions, application.state.write_sessions = session_factories(eng)
+    application.state.fast_reader = ConnectionReader(autocommit(eng).connect)
     application.state.limiter = RateLimiter()
     application.state.head_revision = head_revision()
     jobs.bind_sessions(application.state.write_sessions)

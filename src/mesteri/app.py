@@ -23,7 +23,12 @@ from mesteri.backoffice import pages as backoffice_pages
 from mesteri.config import Settings, get_settings
 from mesteri.devtools import api as dev_api
 from mesteri.kit import clock, jobs
-from mesteri.kit.db import create_engine, libpq_url, session_factories
+from mesteri.kit.db import (
+    PoolReader,
+    create_engine,
+    libpq_url,
+    session_factories,
+)
 from mesteri.kit.i18n import LanguageMiddleware
 from mesteri.kit.migrate import current_revision, head_revision
 from mesteri.kit.observability import RequestContextMiddleware, metrics
@@ -57,6 +62,9 @@ def create_app(
         )
         app.state.engine = engine
         app.state.read_sessions, app.state.write_sessions = session_factories(engine)
+        fast_reader = PoolReader(url, settings.db_fast_pool_size)
+        await fast_reader.open()
+        app.state.fast_reader = fast_reader
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.head_revision = head_revision()
         senders.configure(settings.smtp_url, settings.mail_from)
@@ -77,6 +85,7 @@ def create_app(
             if background is not None:
                 await background
             await job_app.close_async()
+            await fast_reader.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -86,17 +95,16 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
     )
     app.state.settings = settings
     install_error_handlers(app)
 
-    api = APIRouter(prefix="/api/v1")
-    api.include_router(accounts_api.auth)
-    api.include_router(accounts_api.me)
-    api.include_router(backoffice_api.router)
+    api_routers = [accounts_api.auth, accounts_api.me, backoffice_api.router]
     if settings.dev_tools_enabled:
-        api.include_router(dev_api.router)
-    app.include_router(api)
+        api_routers.append(dev_api.router)
+    for router in api_routers:  # one level of inclusion keeps route matching short
+        app.include_router(router, prefix="/api/v1")
 
     pages = APIRouter(
         dependencies=[Depends(csrf_protect), accounts_pages.WebContext], include_in_schema=False

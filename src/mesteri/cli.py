@@ -110,13 +110,21 @@ def _serve(
             workers=workers,
             proxy_headers=True,
             log_config=None,
+            access_log=False,
         )
         return
     from mesteri.app import create_app
 
     app = create_app(settings, database_url=url, run_worker=with_worker)
+    # uvicorn's access log is off: RequestContextMiddleware logs each request with its id.
     config = uvicorn.Config(
-        app, host=host, port=port, proxy_headers=True, log_config=None, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        log_config=None,
+        lifespan="on",
+        access_log=False,
     )
     server = uvicorn.Server(config)
 
@@ -131,8 +139,13 @@ def _serve(
 
     # uvicorn shuts down cleanly on Ctrl-C, then re-raises the signal; the embedded
     # database is stopped by the caller's context manager either way.
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(
+            loop_factory=config.get_loop_factory()  # uvloop when installed, as uvicorn.run does
+        ) as runner,
+    ):
+        runner.run(main())
 
 
 @cli.command()

@@ -88,10 +88,17 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     demo_password: str = "demo-Mesteri-2026"  # noqa: S105 - printed by `make run`; demo only
     db_pool_size: int = Field(default=10, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
+    # No overflow by default: under bursts, overflow connections are opened and closed per
+    # request, which costs far more than waiting a moment for a pooled one (see bench/).
+    db_max_overflow: int = Field(default=0, ge=0)
+    # Connections of the driver-level pool that authenticates API calls (kit.db.PoolReader).
+    db_fast_pool_size: int = Field(default=4, ge=1)
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     web_session_days: int = 30
+    # FastAPI's native OpenTelemetry (traces, metrics, logs) once an SDK is configured,
+    # e.g. under `opentelemetry-instrument`; off, it costs nothing per request.
+    otel: bool = False
     log_level: str = "INFO"
     log_json: bool = True
     # A dev convenience: behind TLS in production the cookie must be Secure; on plain

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 
 from mesteri.accounts import service
-from mesteri.accounts.deps import Client, CurrentAuth, CurrentPrincipal, CurrentUser, Limiter
+from mesteri.accounts.deps import (
+    Client,
+    CurrentAuth,
+    CurrentPrincipal,
+    CurrentUser,
+    Limiter,
+    ReadingUser,
+)
 from mesteri.accounts.models import OtpPurpose, User
 from mesteri.accounts.schemas import (
     PURPOSE_OF,
@@ -35,8 +42,8 @@ from mesteri.accounts.schemas import (
     TotpSetupOut,
     UserOut,
 )
-from mesteri.accounts.service import IssuedTokens
-from mesteri.kit.db import DbWrite
+from mesteri.accounts.service import Identity, IssuedTokens
+from mesteri.kit.db import DbRead, DbWrite
 from mesteri.kit.i18n import gettext as _
 from mesteri.kit.pagination import Page
 
@@ -44,7 +51,7 @@ auth = APIRouter(prefix="/auth", tags=["auth"])
 me = APIRouter(prefix="/me", tags=["me"])
 
 
-def user_out(user: User) -> UserOut:
+def user_out(user: User | Identity) -> UserOut:
     return UserOut(
         id=user.id,
         email=user.email,
@@ -178,7 +185,7 @@ async def password_reset(
 
 
 @me.get("", response_model=UserOut)
-async def get_me(user: CurrentUser) -> UserOut:
+async def get_me(user: ReadingUser) -> UserOut:
     return user_out(user)
 
 
@@ -197,7 +204,7 @@ async def delete_me(
 
 
 @me.get("/export")
-async def export_me(session: DbWrite, user: CurrentUser) -> JSONResponse:
+async def export_me(session: DbRead, user: ReadingUser) -> JSONResponse:
     data = await service.export_user_data(session, user)
     return JSONResponse(
         data, headers={"Content-Disposition": 'attachment; filename="mesteri-export.json"'}
@@ -226,7 +233,7 @@ async def change_password(
 
 
 @me.get("/sessions", response_model=Page[SessionOut])
-async def list_sessions(session: DbWrite, principal: CurrentPrincipal) -> Page[SessionOut]:
+async def list_sessions(session: DbRead, principal: CurrentPrincipal) -> Page[SessionOut]:
     rows = await service.list_sessions(session, principal)
     return Page(
         items=[

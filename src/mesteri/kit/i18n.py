@@ -109,15 +109,23 @@ class LanguageMiddleware:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
-            headers = dict(scope["headers"])
-            chosen = _cookie_value(headers.get(b"cookie", b"").decode("latin-1"), LANGUAGE_COOKIE)
-            set_language(
-                negotiate(
-                    chosen=chosen,
-                    accept_language=headers.get(b"accept-language", b"").decode("latin-1"),
-                    default=self.default,
+            cookie = accept = b""
+            for name, value in scope["headers"]:
+                if name == b"cookie":
+                    cookie = value
+                elif name == b"accept-language":
+                    accept = value
+            chosen = _cookie_value(cookie.decode("latin-1"), LANGUAGE_COOKIE) if cookie else None
+            if chosen is None and not accept:
+                set_language(self.default)
+            else:
+                set_language(
+                    negotiate(
+                        chosen=chosen,
+                        accept_language=accept.decode("latin-1"),
+                        default=self.default,
+                    )
                 )
-            )
         await self.app(scope, receive, send)
 
 
