@@ -55,3 +55,20 @@ async def test_smtp_failure_raises_for_retry() -> None:
     sender = SmtpEmailSender(f"smtp://127.0.0.1:{_free_port()}", "x@mesteri.ro")
     with pytest.raises(Exception):  # noqa: B017,PT011 - connection refused, whatever the type
         await sender.send(to="a@b.ro", subject="s", body="b")
+
+
+async def test_registration_code_arrives_over_smtp(smtp: tuple[Inbox, int], live: Any) -> None:
+    """The whole path: request → outbox → relay → job → SMTP server."""
+    from mesteri.notifications import senders
+    from tests.fixtures.accounts import register
+
+    inbox, port = smtp
+    senders.configure(f"smtp://127.0.0.1:{port}", "Mesteri <no-reply@mesteri.ro>")
+    auth = await register(live.client, language="ro")
+    await live.drain()
+    ((rcpt, message),) = inbox.messages
+    assert rcpt == [auth["user"]["email"]]
+    body = message.get_content()
+    assert "Mesteri" in body
+    assert any(ch.isdigit() for ch in body)
+    assert message["Subject"] != "Confirm your contact details"  # sent in Romanian
