@@ -675,3 +675,28 @@ async def test_delete_account_anonymises_and_signs_out(
     )
     # the e-mail is free again for a new account
     await register(client, email=email)
+
+
+async def test_signed_in_password_guessing_is_limited(client: httpx.AsyncClient) -> None:
+    """A stolen session cannot be used to guess the password through re-authentication."""
+    auth = await register(client)
+    for _ in range(5):
+        wrong = await client.post(
+            f"{API}/me/password",
+            headers=bearer(auth),
+            json={"current_password": "guess-guess-guess", "new_password": "brand-new-Lantern-9"},
+        )
+        assert wrong.status_code == 401
+    for attempt in (
+        client.post(
+            f"{API}/me/password",
+            headers=bearer(auth),
+            json={"current_password": PASSWORD, "new_password": "brand-new-Lantern-9"},
+        ),
+        client.request("DELETE", f"{API}/me", headers=bearer(auth), json={"password": PASSWORD}),
+        client.post(f"{API}/me/2fa/enable", headers=bearer(auth), json={"code": "123456"}),
+    ):
+        blocked = await attempt
+        assert blocked.status_code == 429
+        assert int(blocked.headers["retry-after"]) >= 1
+    assert (await client.get(f"{API}/me", headers=bearer(auth))).status_code == 200

@@ -197,9 +197,11 @@ async def patch_me(body: MePatch, session: DbWrite, user: CurrentUser) -> UserOu
 
 @me.delete("", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_me(
-    body: DeleteMeIn, session: DbWrite, user: CurrentUser, client: Client
+    body: DeleteMeIn, session: DbWrite, user: CurrentUser, client: Client, limiter: Limiter
 ) -> Response:
-    await service.do_delete_account(session, user, password=body.password, client=client)
+    await service.do_delete_account(
+        session, user, password=body.password, client=client, limiter=limiter
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -218,7 +220,7 @@ async def add_role(body: AddRoleIn, session: DbWrite, user: CurrentUser) -> User
 
 @me.post("/password", status_code=status.HTTP_204_NO_CONTENT)
 async def change_password(
-    body: ChangePasswordIn, session: DbWrite, auth_: CurrentAuth, client: Client
+    body: ChangePasswordIn, session: DbWrite, auth_: CurrentAuth, client: Client, limiter: Limiter
 ) -> Response:
     user, principal = auth_
     await service.do_change_password(
@@ -228,6 +230,7 @@ async def change_password(
         current=body.current_password,
         new=body.new_password,
         client=client,
+        limiter=limiter,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -267,18 +270,18 @@ async def totp_setup(session: DbWrite, user: CurrentUser) -> TotpSetupOut:
 
 @me.post("/2fa/enable", response_model=UserOut)
 async def totp_enable(
-    body: TotpEnableIn, session: DbWrite, auth_: CurrentAuth, client: Client
+    body: TotpEnableIn, session: DbWrite, auth_: CurrentAuth, client: Client, limiter: Limiter
 ) -> UserOut:
     user, principal = auth_
-    await service.do_totp_enable(session, user, principal, body.code, client)
+    await service.do_totp_enable(session, user, principal, body.code, client, limiter)
     return user_out(user)
 
 
 @me.post("/2fa/disable", response_model=UserOut)
 async def totp_disable(
-    body: TotpDisableIn, session: DbWrite, user: CurrentUser, client: Client
+    body: TotpDisableIn, session: DbWrite, user: CurrentUser, client: Client, limiter: Limiter
 ) -> UserOut:
     await service.do_totp_disable(
-        session, user, password=body.password, code=body.code, client=client
+        session, user, password=body.password, code=body.code, client=client, limiter=limiter
     )
     return user_out(user)

@@ -356,13 +356,20 @@ async def account_password(
     session: DbWrite,
     auth: WebAuthRequired,
     client: Client,
+    limiter: Limiter,
     current_password: Text = "",
     new_password: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context):
         await service.do_change_password(
-            session, auth[0], auth[1], current=current_password, new=new_password, client=client
+            session,
+            auth[0],
+            auth[1],
+            current=current_password,
+            new=new_password,
+            client=client,
+            limiter=limiter,
         )
     return _redirect("/account?saved=password")
 
@@ -396,11 +403,12 @@ async def account_totp_enable(
     session: DbWrite,
     auth: WebAuthRequired,
     client: Client,
+    limiter: Limiter,
     code: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context, totp_pending=True):
-        await service.do_totp_enable(session, auth[0], auth[1], code, client)
+        await service.do_totp_enable(session, auth[0], auth[1], code, client, limiter)
     return _redirect("/account?saved=2fa#two-factor")
 
 
@@ -410,12 +418,15 @@ async def account_totp_disable(
     session: DbWrite,
     auth: WebAuthRequired,
     client: Client,
+    limiter: Limiter,
     password: Text = "",
     code: Text = "",
 ) -> Response:
     context = await _account_context(session, auth)
     with form_errors(request, "accounts/account.html", **context):
-        await service.do_totp_disable(session, auth[0], password=password, code=code, client=client)
+        await service.do_totp_disable(
+            session, auth[0], password=password, code=code, client=client, limiter=limiter
+        )
     return _redirect("/account?saved=2fa#two-factor")
 
 
@@ -454,6 +465,7 @@ async def account_delete(
     session: DbWrite,
     auth: WebAuthRequired,
     client: Client,
+    limiter: Limiter,
     password: Text = "",
     confirm: Text = "",
 ) -> Response:
@@ -463,7 +475,9 @@ async def account_delete(
             raise InvalidCredentialsError(
                 "Tick the box to confirm that you want to delete your account.", field="confirm"
             )
-        await service.do_delete_account(session, auth[0], password=password, client=client)
+        await service.do_delete_account(
+            session, auth[0], password=password, client=client, limiter=limiter
+        )
     response = render(request, "accounts/deleted.html")
     response.delete_cookie(SESSION_COOKIE)
     return response

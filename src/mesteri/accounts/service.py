@@ -90,6 +90,9 @@ CODES_PER_DESTINATION = "5/hour"
 CODES_PER_IP = "30/hour"
 CODE_CHECKS_PER_IP = "30/15minutes"
 REFRESHES_PER_IP = "120/minute"
+# Signed-in re-authentication (current password, authenticator codes) per account: a
+# stolen session must not become a way to guess the password or the TOTP code.
+REAUTH_FAILURES = "5/15minutes"
 
 
 @dataclass(frozen=True)
@@ -782,6 +785,25 @@ async def do_reset_password(
     return user
 
 
+async def _confirm_password(
+    user: User, password: str | None, limiter: RateLimiter, *, field: str
+) -> None:
+    """The signed-in user proves they know the password again (within a failure budget)."""
+    key = f"reauth:acct:{user.id}"
+    await limiter.check(REAUTH_FAILURES, key)
+    if not verify_password(user.password_hash, password or ""):
+        await limiter.record(REAUTH_FAILURES, key)
+        raise InvalidCredentialsError("The current password is not right.", field=field)
+
+
+async def _confirm_totp(user: User, code: str, limiter: RateLimiter) -> None:
+    key = f"reauth:acct:{user.id}"
+    await limiter.check(REAUTH_FAILURES, key)
+    if not _totp_matches(user, code, get_settings()):
+        await limiter.record(REAUTH_FAILURES, key)
+        raise InvalidTotpError(field="code")
+
+
 async def do_change_password(
     session: WriteSession,
     user: User,
@@ -790,11 +812,9 @@ async def do_change_password(
     current: str,
     new: str,
     client: ClientInfo,
+    limiter: RateLimiter,
 ) -> None:
-    if not verify_password(user.password_hash, current):
-        raise InvalidCredentialsError(
-            "The current password is not right.", field="current_password"
-        )
+    await _confirm_password(user, current, limiter, field="current_password")
     check_password_policy(
         new, email=user.email, phone=user.phone, names=(user.first_name, user.last_name)
     )
@@ -836,11 +856,14 @@ async def do_totp_setup(session: WriteSession, user: User) -> tuple[str, str]:
 
 
 async def do_totp_enable(
-    session: WriteSession, user: User, principal: Principal, code: str, client: ClientInfo
+    session: WriteSession,
+    user: User,
+    principal: Principal,
+    code: str,
+    client: ClientInfo,
+    limiter: RateLimiter,
 ) -> None:
-    settings = get_settings()
-    if not _totp_matches(user, code, settings):
-        raise InvalidTotpError(field="code")
+    await _confirm_totp(user, code, limiter)
     now = clock.now()
     user.totp_enabled_at = now
     user.updated_at = now
@@ -851,14 +874,18 @@ async def do_totp_enable(
 
 
 async def do_totp_disable(
-    session: WriteSession, user: User, *, password: str, code: str, client: ClientInfo
+    session: WriteSession,
+    user: User,
+    *,
+    password: str,
+    code: str,
+    client: ClientInfo,
+    limiter: RateLimiter,
 ) -> None:
     if user.is_staff:
         raise StaffCannotDisableMfaError()
-    if not verify_password(user.password_hash, password):
-        raise InvalidCredentialsError("The current password is not right.", field="password")
-    if not _totp_matches(user, code, get_settings()):
-        raise InvalidTotpError(field="code")
+    await _confirm_password(user, password, limiter, field="password")
+    await _confirm_totp(user, code, limiter)
     user.totp_secret = None
     user.totp_enabled_at = None
     user.updated_at = clock.now()
@@ -901,11 +928,16 @@ async def do_add_role(session: WriteSession, user: User, role: str) -> User:
 
 
 async def do_delete_account(
-    session: WriteSession, user: User, *, password: str | None, client: ClientInfo
+    session: WriteSession,
+    user: User,
+    *,
+    password: str | None,
+    client: ClientInfo,
+    limiter: RateLimiter,
 ) -> None:
     """Anonymise personal data; keep the id and what accounting law requires to keep."""
-    if user.password_hash is not None and not verify_password(user.password_hash, password or ""):
-        raise InvalidCredentialsError("The current password is not right.", field="password")
+    if user.password_hash is not None:
+        await _confirm_password(user, password, limiter, field="password")
     locked = await repo.lock_user(session, user.id)
     assert locked is not None
     await USER_LIFECYCLE.apply(session, locked, "delete", actor=Actor.USER, actor_id=user.id)
