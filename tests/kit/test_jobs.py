@@ -124,3 +124,37 @@ async def test_purge_removes_only_long_ended_codes_and_sessions(live: LiveApp) -
         assert set(codes.all()) == {fresh["user"]["email"], fresh["user"]["phone"]}
         assert sessions.all() == [fresh["user"]["id"]]
     assert (await live.client.get("/api/v1/me", headers=bearer(old))).status_code == 401
+
+
+async def test_state_timers_fire_only_if_the_state_is_unchanged(live: LiveApp) -> None:
+    """Pending codes carry a 10-minute timer; a code used meanwhile is left alone."""
+    from tests.fixtures.accounts import latest_code
+
+    auth = await register(live.client)
+    code = await latest_code(live.client, auth["user"]["email"], "otp.verify_email")
+    used = await live.client.post(
+        "/api/v1/auth/verify-email", json={"code": code}, headers=bearer(auth)
+    )
+    assert used.status_code == 200
+    await live.client.post("/api/v1/dev/clock", json={"advance": "PT9M"})
+    states = await _code_states(live)
+    assert states == {auth["user"]["email"]: "used", auth["user"]["phone"]: "pending"}
+    await live.client.post("/api/v1/dev/clock", json={"advance": "PT2M"})
+    states = await _code_states(live)
+    assert states == {auth["user"]["email"]: "used", auth["user"]["phone"]: "expired"}
+    async with live.engine.connect() as conn:
+        history = (
+            await conn.execute(
+                text(
+                    "SELECT transition, actor, data->>'timer' FROM state_transitions "
+                    "WHERE entity = 'otp' ORDER BY at"
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in history] == [("use", "user", None), ("expire", "system", "true")]
+
+
+async def _code_states(live: LiveApp) -> dict[str, str]:
+    async with live.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT destination, state FROM otp_challenges"))
+        return {r[0]: r[1] for r in rows}

@@ -6,7 +6,7 @@ import enum
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -247,3 +247,36 @@ def test_market_profiles() -> None:
         "Asia/Jerusalem",
         1800,
     )
+
+
+def test_state_timers_are_validated_against_the_table() -> None:
+    from mesteri.kit.statemachine import Timer
+
+    close = Transition("close", frozenset({Door.OPEN}), Door.CLOSED, frozenset({Actor.USER}))
+    auto = Transition("auto", frozenset({Door.OPEN}), Door.CLOSED, frozenset({Actor.SYSTEM}))
+    with pytest.raises(ValueError, match="need the model"):
+        StateMachine(
+            entity="d1",
+            states=Door,
+            initial=Door.OPEN,
+            transitions=[auto],
+            timers={Door.OPEN: [Timer("auto", timedelta(minutes=1))]},
+        )
+    with pytest.raises(ValueError, match="must allow the system"):
+        StateMachine(
+            entity="d2",
+            states=Door,
+            initial=Door.OPEN,
+            transitions=[close],
+            timers={Door.OPEN: [Timer("close", timedelta(minutes=1))]},
+            model=object,
+        )
+    with pytest.raises(ValueError, match="cannot leave"):
+        StateMachine(
+            entity="d3",
+            states=Door,
+            initial=Door.OPEN,
+            transitions=[auto],
+            timers={Door.CLOSED: [Timer("auto", timedelta(minutes=1))]},
+            model=object,
+        )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from mesteri.accounts.models import OtpState, UserState
-from mesteri.kit.statemachine import Actor, StateMachine, Transition
+from datetime import timedelta
+
+from mesteri.accounts.models import OtpChallenge, OtpState, UserState
+from mesteri.kit.statemachine import Actor, StateMachine, Timer, Transition
+
+OTP_TTL = timedelta(minutes=10)
 
 _P = OtpState.PENDING
 
@@ -43,4 +47,7 @@ OTP_LIFECYCLE = StateMachine(
         Transition("expire", frozenset({_P}), OtpState.EXPIRED, frozenset({Actor.SYSTEM})),
         Transition("supersede", frozenset({_P}), OtpState.SUPERSEDED, frozenset({Actor.SYSTEM})),
     ],
+    # A code nobody used expires by itself (checks also refuse it once its time is up).
+    timers={OtpState.PENDING: [Timer("expire", OTP_TTL)]},
+    model=OtpChallenge,
 )

@@ -43,7 +43,7 @@ from mesteri.accounts.errors import (
     TotpRequiredError,
     WeakPasswordError,
 )
-from mesteri.accounts.lifecycles import OTP_LIFECYCLE, USER_LIFECYCLE
+from mesteri.accounts.lifecycles import OTP_LIFECYCLE, OTP_TTL, USER_LIFECYCLE
 from mesteri.accounts.models import (
     SELF_SERVE_ROLES,
     AuthSession,
@@ -77,7 +77,6 @@ from mesteri.kit.security import (
 from mesteri.kit.statemachine import Actor
 from mesteri.notifications import service as outbound
 
-OTP_TTL = timedelta(minutes=10)
 OTP_RESEND_COOLDOWN = timedelta(seconds=60)
 OTP_MAX_ATTEMPTS = 5
 PASSWORD_MIN_LENGTH = 10
@@ -617,6 +616,7 @@ async def _issue_code(
         resend_after=now + OTP_RESEND_COOLDOWN,
     )
     session.add(challenge)
+    await OTP_LIFECYCLE.start(session, challenge)
     if user is not None:
         subject, body = _compose_code_message(purpose, code, destination, user.language)
         await outbound.do_queue_message(

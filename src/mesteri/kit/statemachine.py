@@ -1,9 +1,12 @@
 """Declarative state machines.
 
 A lifecycle is declared once as a table of transitions (name, from-states, to-state,
-allowed actors, optional guard). One generic runner applies a transition to a row that
-the caller has locked, records it in ``state_transitions`` and returns what happened.
-The API, the pages (which actions to offer), timers and tests all read the same table.
+allowed actors, optional guard) plus the timers of its states. One generic runner
+applies a transition to a row that the caller has locked, records it in
+``state_transitions`` and schedules the timers of the state entered. A timer is a
+persisted job (the outbox) that applies its transition as the system later, but only if
+the entity is still in the state that started it. The API, the pages (which actions to
+offer), timers and tests all read the same table.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import enum
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import String, Uuid
@@ -20,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mesteri.kit import clock
+from mesteri.kit import clock, jobs
 from mesteri.kit.db import Base
 from mesteri.kit.errors import ConflictError, PermissionDeniedError
 from mesteri.kit.ids import new_id
@@ -40,6 +43,14 @@ S = TypeVar("S", bound=enum.StrEnum)
 class HasState(Protocol):
     id: uuid.UUID
     state: Any
+
+
+@dataclass(frozen=True)
+class Timer:
+    """While an entity stays in a state, apply ``transition`` after ``after``."""
+
+    transition: str
+    after: timedelta
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,23 @@ class StateMachine(Generic[S]):
     states: type[S]
     initial: S
     transitions: list[Transition[S]] = field(default_factory=list)
+    timers: dict[S, list[Timer]] = field(default_factory=dict)
+    # The mapped class, so timers can load and lock a row by its primary key.
+    model: type[Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.timers and self.model is None:
+            raise ValueError(f"{self.entity}: timers need the model to load rows")
+        for state, timers in self.timers.items():
+            for timer in timers:
+                if self.find(timer.transition, state) is None:
+                    raise ValueError(
+                        f"{self.entity}: timer {timer.transition!r} cannot leave {state}"
+                    )
+                if Actor.SYSTEM not in self.find(timer.transition, state).actors:  # type: ignore[union-attr]
+                    raise ValueError(f"{self.entity}: {timer.transition!r} must allow the system")
+        if self.model is not None:
+            _MACHINES[self.entity] = self
         names = [t.name for t in self.transitions]
         duplicates = {n for n in names if names.count(n) > 1}
         # One name may leave several states, but each (name, source) pair is unique.
@@ -119,6 +145,7 @@ class StateMachine(Generic[S]):
         if actor not in transition.actors:
             raise ActorNotAllowedError(transition=name)
         obj.state = transition.target
+        await self._schedule_timers(session, obj, transition.target)
         session.add(
             StateTransitionRecord(
                 entity=self.entity,
@@ -133,6 +160,37 @@ class StateMachine(Generic[S]):
             )
         )
         return transition
+
+    async def start(self, session: AsyncSession, obj: HasState) -> None:
+        """Schedule the timers of a newly created entity's initial state."""
+        await self._schedule_timers(session, obj, self.states(obj.state))
+
+    async def _schedule_timers(self, session: AsyncSession, obj: HasState, state: S) -> None:
+        for timer in self.timers.get(state, ()):
+            await jobs.defer(
+                session,
+                fire_timer,
+                run_at=clock.now() + timer.after,
+                entity=self.entity,
+                entity_id=str(obj.id),
+                transition=timer.transition,
+                expected_state=str(state),
+            )
+
+
+_MACHINES: dict[str, StateMachine[Any]] = {}
+
+
+@jobs.task("statemachine.fire_timer")
+async def fire_timer(entity: str, entity_id: str, transition: str, expected_state: str) -> None:
+    """Apply a timer's transition, unless the entity has moved on meanwhile (idempotent)."""
+    machine = _MACHINES[entity]
+    assert machine.model is not None
+    async with jobs.job_session() as session:
+        obj = await session.get(machine.model, uuid.UUID(entity_id), with_for_update=True)
+        if obj is None or str(obj.state) != expected_state:
+            return
+        await machine.apply(session, obj, transition, actor=Actor.SYSTEM, data={"timer": True})
 
 
 class StateTransitionRecord(Base):
