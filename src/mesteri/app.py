@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,8 +36,6 @@ from mesteri.kit.web import csrf_protect, install_error_handlers
 from mesteri.notifications import senders
 from mesteri.web import pages as site_pages
 from mesteri.worker import run_background
-
-log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 

@@ -69,6 +69,11 @@ def _signed_in(response: Response, web_token: str) -> Response:
     return response
 
 
+def _signed_out(response: Response) -> Response:
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
 def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
@@ -248,9 +253,7 @@ async def code_signin_submit(
 async def signout(request: Request, session: DbWrite, auth: WebAuth) -> Response:
     if auth is not None:
         await service.do_logout(session, auth[1], everywhere=False)
-    response = _redirect("/")
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+    return _signed_out(_redirect("/"))
 
 
 # ---------------------------------------------------------------- password reset
@@ -444,9 +447,7 @@ async def account_revoke_session(
 @router.post("/account/sessions/revoke-all")
 async def account_revoke_all(request: Request, session: DbWrite, auth: WebAuthRequired) -> Response:
     await service.do_logout(session, auth[1], everywhere=True)
-    response = _redirect("/signin")
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+    return _signed_out(_redirect("/signin"))
 
 
 @router.get("/account/export")
@@ -478,9 +479,7 @@ async def account_delete(
         await service.do_delete_account(
             session, auth[0], password=password, client=client, limiter=limiter
         )
-    response = render(request, "accounts/deleted.html")
-    response.delete_cookie(SESSION_COOKIE)
-    return response
+    return _signed_out(render(request, "accounts/deleted.html"))
 
 
 # ---------------------------------------------------------------- language switcher
