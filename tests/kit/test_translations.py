@@ -15,7 +15,8 @@ EXTRACT = Path(mesteri.__file__).parent / "locale" / "extract.py"
 
 def test_catalogs_cover_every_current_string(capsys: pytest.CaptureFixture[str]) -> None:
     spec = importlib.util.spec_from_file_location("mesteri_extract", EXTRACT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     extract = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(extract)
     status = extract.check()
