@@ -43,7 +43,6 @@ templates.globals["role_names"] = {
 }
 
 Text = Annotated[str, Form(max_length=256)]
-OptionalText = Annotated[str, Form(max_length=256)]
 
 
 def _safe_next(target: str | None) -> str:
@@ -189,7 +188,7 @@ async def signin_submit(
     limiter: Limiter,
     login: Text = "",
     password: Text = "",
-    totp: OptionalText = "",
+    totp: Text = "",
     next: Text = "/",
 ) -> Response:
     target = _safe_next(next)
