@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ from mesteri.cli import ensure_database
 from mesteri.config import Settings, get_settings
 from mesteri.kit import clock, jobs
 from mesteri.kit.db import (
-    ConnectionReader,
     ReadSession,
     WriteSession,
     autocommit,
@@ -187,7 +186,7 @@ class LiveApp:
     client: httpx.AsyncClient
     engine: AsyncEngine
     job_app: Any
-    sent: list[dict[str, str]] = field(default_factory=list)
+    sent: list[dict[str, str]]
 
     async def drain(self) -> None:
         """Run every job and timer that is due (as the worker would)."""
@@ -233,20 +232,30 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     jobs.bind_sessions(application.state.write_sessions)
     job_app = jobs.configure(libpq_url(live_database_url))
     application.state.jobs = job_app
-    live_app = LiveApp(application, None, eng, job_app)  # type: ignore[arg-type]
-    recorded = senders.Senders(email=RecordingEmail(live_app.sent), sms=RecordingSms(live_app.sent))
-    senders.install(recorded)
+    sent: list[dict[str, str]] = []
+    senders.install(senders.Senders(email=RecordingEmail(sent), sms=RecordingSms(sent)))
     async with job_app.open_async():
         transport = httpx.ASGITransport(app=application, client=("203.0.113.8", 50000))
         async with httpx.AsyncClient(
             transport=transport, base_url="https://testserver", headers={"accept-language": "en"}
         ) as c:
-            live_app.client = c
-            yield live_app
+            yield LiveApp(application, c, eng, job_app, sent)
     await eng.dispose()
 
 
 # ---------------------------------------------------------------- helpers
+
+
+class ConnectionReader:
+    """The app's fast reader over a SQLAlchemy connection (the test's own, or a pooled one)."""
+
+    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]):
+        self._connect = connect
+
+    async def fetch_one(self, sql: str, *args: Any) -> Any:
+        async with self._connect() as conn:
+            raw = await conn.get_raw_connection()
+            return await raw.driver_connection.fetchrow(sql, *args)  # type: ignore[union-attr]
 
 
 @contextmanager

@@ -82,15 +82,13 @@ def _print_logins(settings: Settings, port: int) -> None:
         "",
         f"  Mesteri is running on http://127.0.0.1:{port}",
         f"  API docs: http://127.0.0.1:{port}/api/docs",
-        "  Demo logins (password: " + settings.demo_password + "):",
+        f"  Demo logins (password: {settings.demo_password}):",
         *[f"    {a.email:<26} {a.what}" for a in DEMO_ACCOUNTS],
-        f"  Codes sent by e-mail/SMS: http://127.0.0.1:{port}/api/v1/dev/outbox"
-        if settings.dev_tools_enabled
-        else "",
-        "  Press Ctrl-C to stop.",
-        "",
     ]
-    typer.echo("\n".join(line for line in lines if line is not None))
+    if settings.dev_tools_enabled:
+        lines.append(f"  Codes sent by e-mail/SMS: http://127.0.0.1:{port}/api/v1/dev/outbox")
+    lines += ["  Press Ctrl-C to stop.", ""]
+    typer.echo("\n".join(lines))
 
 
 def _serve(

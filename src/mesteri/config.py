@@ -6,7 +6,6 @@ phone region, VAT on platform fees and the business-id check all come from here.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,7 +126,3 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
-
-
-def random_secret() -> str:
-    return secrets.token_urlsafe(48)

@@ -45,33 +45,19 @@ async def test_csrf_token_is_bound_to_the_cookie(client: httpx.AsyncClient, app:
 async def test_register_verify_signout_signin_by_forms(client: httpx.AsyncClient) -> None:
     email, phone = unique_contact()
     token = await csrf(client, "/register")
-    weak = await client.post(
-        "/register",
-        data={
-            "csrf_token": token,
-            "role": "pro",
-            "first_name": "Radu",
-            "last_name": "Matei",
-            "email": email,
-            "phone": phone,
-            "password": "password1",
-        },
-    )
+    form = {
+        "csrf_token": token,
+        "role": "pro",
+        "first_name": "Radu",
+        "last_name": "Matei",
+        "email": email,
+        "phone": phone,
+    }
+    weak = await client.post("/register", data={**form, "password": "password1"})
     assert weak.status_code == 422
     assert 'aria-invalid="true"' in weak.text
     assert email in weak.text
-    created = await client.post(
-        "/register",
-        data={
-            "csrf_token": token,
-            "role": "pro",
-            "first_name": "Radu",
-            "last_name": "Matei",
-            "email": email,
-            "phone": phone,
-            "password": PASSWORD,
-        },
-    )
+    created = await client.post("/register", data={**form, "password": PASSWORD})
     assert created.status_code == 303
     assert created.headers["location"] == "/verify"
     cookie = created.headers["set-cookie"]

@@ -72,3 +72,29 @@ async def test_registration_code_arrives_over_smtp(smtp: tuple[Inbox, int], live
     assert "Mesteri" in body
     assert any(ch.isdigit() for ch in body)
     assert message["Subject"] != "Confirm your contact details"  # sent in Romanian
+
+
+async def test_failed_delivery_keeps_its_error_and_is_retried(live: Any) -> None:
+    from sqlalchemy import text
+
+    from mesteri.notifications import senders
+    from mesteri.notifications.tasks import DeliveryFailedError, deliver_message
+    from tests.fixtures.accounts import register
+
+    senders.configure(f"smtp://127.0.0.1:{_free_port()}", "x@mesteri.ro")  # nobody listens
+    auth = await register(live.client)
+    outbox = (
+        await live.client.get("/api/v1/dev/outbox", params={"to": auth["user"]["email"]})
+    ).json()["items"]
+    with pytest.raises(DeliveryFailedError):
+        await deliver_message(message_id=outbox[0]["id"])
+    async with live.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT state, attempts, error FROM outbound_messages WHERE id = :id"),
+                {"id": outbox[0]["id"]},
+            )
+        ).one()
+    assert row.state == "queued"
+    assert row.attempts == 1
+    assert row.error

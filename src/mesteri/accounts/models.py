@@ -59,10 +59,6 @@ class User(Base):
     def is_staff(self) -> bool:
         return bool(STAFF_ROLES & set(self.roles))
 
-    @property
-    def display_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
-
 
 class SessionKind(enum.StrEnum):
     API = "api"

@@ -81,7 +81,7 @@ def _redirect(target: str) -> RedirectResponse:
 
 
 @router.get("/register")
-async def register_form(request: Request, _auth: WebAuth, role: str = "client") -> Response:
+async def register_form(request: Request, role: str = "client") -> Response:
     return render(
         request,
         "accounts/register.html",
@@ -176,7 +176,7 @@ async def verify_resend(
 
 
 @router.get("/signin")
-async def signin_form(request: Request, _auth: WebAuth, next: str = "/") -> Response:
+async def signin_form(request: Request, next: str = "/") -> Response:
     return render(request, "accounts/signin.html", {"form": {}, "next": _safe_next(next)})
 
 
@@ -209,7 +209,7 @@ async def signin_submit(
 
 
 @router.get("/signin/code")
-async def code_signin_form(request: Request, _auth: WebAuth) -> Response:
+async def code_signin_form(request: Request) -> Response:
     return render(request, "accounts/signin_code.html", {"form": {}, "step": "login"})
 
 
@@ -259,7 +259,7 @@ async def signout(request: Request, session: DbWrite, auth: WebAuth) -> Response
 
 
 @router.get("/password/forgot")
-async def forgot_form(request: Request, _auth: WebAuth) -> Response:
+async def forgot_form(request: Request) -> Response:
     return render(request, "accounts/forgot.html", {"form": {}})
 
 
@@ -279,7 +279,7 @@ async def forgot_submit(
 
 
 @router.get("/password/reset")
-async def reset_form(request: Request, _auth: WebAuth, login: str = "", code: str = "") -> Response:
+async def reset_form(request: Request, login: str = "", code: str = "") -> Response:
     return render(request, "accounts/reset.html", {"form": {"login": login, "code": code}})
 
 

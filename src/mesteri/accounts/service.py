@@ -113,9 +113,6 @@ class Principal:
     def is_staff(self) -> bool:
         return bool(self.roles & {Role.ADMIN, Role.SUPPORT, Role.FINANCE})
 
-    def has_role(self, *roles: str) -> bool:
-        return bool(self.roles & set(roles))
-
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -362,14 +359,6 @@ async def do_open_session(
     access, ttl = _encode_access(user, auth, settings)
     refresh = await _new_refresh_token(session, auth, settings)
     return auth, IssuedTokens(access, refresh, ttl, auth.id)
-
-
-async def _open_api_session(
-    session: WriteSession, user: User, client: ClientInfo, *, mfa: bool
-) -> IssuedTokens:
-    _, tokens = await do_open_session(session, user, client, kind=SessionKind.API, mfa=mfa)
-    assert isinstance(tokens, IssuedTokens)
-    return tokens
 
 
 async def do_refresh(

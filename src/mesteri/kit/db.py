@@ -8,8 +8,8 @@ keeps writes off them (``WriteSession`` is a ``ReadSession`` that may also write
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -17,7 +17,6 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -133,7 +132,7 @@ class PoolReader:
     """The app's fast reader: a small asyncpg pool of its own (autocommit by nature)."""
 
     def __init__(self, url: str, size: int) -> None:
-        self._url = asyncpg_dsn(url)
+        self._url = libpq_url(url)  # asyncpg takes libpq URLs, ?host=/socket/dir too
         self._size = size
         self._pool: Any = None
 
@@ -154,22 +153,3 @@ class PoolReader:
     async def fetch_one(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
         row: Mapping[str, Any] | None = await self._pool.fetchrow(sql, *args)
         return row
-
-
-class ConnectionReader:
-    """A fast reader over SQLAlchemy connections (tests pass their own connection)."""
-
-    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]):
-        self._connect = connect
-
-    async def fetch_one(self, sql: str, *args: Any) -> Mapping[str, Any] | None:
-        async with self._connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
-            row: Mapping[str, Any] | None = await driver.fetchrow(sql, *args)
-            return row
-
-
-def asyncpg_dsn(url: str) -> str:
-    """asyncpg takes libpq-style URLs (including ``?host=/socket/dir``)."""
-    return libpq_url(url)

@@ -84,17 +84,9 @@ def gettext(message: str, **params: Any) -> str:
     return text.format(**params) if params else text
 
 
-def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
-    text = translations(get_language()).ngettext(singular, plural, n)
-    return text.format(n=n, **params)
-
-
 def lazy(message: str) -> str:
     """Marks a string for extraction; it is translated where it is shown."""
     return message
-
-
-_ = gettext
 
 
 class LanguageMiddleware:

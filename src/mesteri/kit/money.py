@@ -22,10 +22,6 @@ class Money:
         if len(self.currency) != 3 or not self.currency.isupper():
             raise ValueError(f"not an ISO 4217 currency code: {self.currency!r}")
 
-    @classmethod
-    def zero(cls, currency: str) -> Money:
-        return cls(0, currency)
-
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:
             raise CurrencyMismatchError(f"{self.currency} vs {other.currency}")

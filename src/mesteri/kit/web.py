@@ -189,30 +189,49 @@ def _translate(error: DomainError) -> str:
     return text.format(**error.params) if error.params else text
 
 
-async def handle_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
-    message = _translate(exc)
+def error_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """The same error as problem details under ``/api`` and as a localised page elsewhere."""
     if wants_json(request):
         return problem(
             request,
-            status=exc.status,
-            code=exc.code,
+            status=status,
+            code=code,
             title=message,
             detail=message,
-            headers=exc.headers,
-            field=exc.field,
+            headers=headers,
+            **extra,
         )
-    if exc.status == 401:
-        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-        return RedirectResponse(f"/signin?next={target}", status_code=303)
     response = render(
         request,
         "error.html",
-        {"message": message, "code": exc.code, "status": exc.status},
-        status_code=exc.status,
+        {"message": message, "code": code, "status": status},
+        status_code=status,
     )
-    response.headers.update(exc.headers)
+    response.headers.update(headers or {})
     return response
+
+
+async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    if exc.status == 401 and not wants_json(request):
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"/signin?next={target}", status_code=303)
+    return error_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        message=_translate(exc),
+        headers=exc.headers,
+        field=exc.field,
+    )
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> Response:
@@ -221,50 +240,38 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
         errors.append({"field": ".".join(loc) or None, "message": str(err.get("msg", ""))})
-    title = i18n.gettext("Some of the information is not valid.")
-    if wants_json(request):
-        return problem(request, status=422, code="validation_error", title=title, errors=errors)
-    return render(
+    return error_response(
         request,
-        "error.html",
-        {"message": title, "code": "validation_error", "status": 422},
-        status_code=422,
+        status=422,
+        code="validation_error",
+        message=i18n.gettext("Some of the information is not valid."),
+        errors=errors,
     )
 
 
 async def handle_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     if exc.status_code == 404:
-        title = i18n.gettext("We could not find what you were looking for.")
+        code, message = "not_found", i18n.gettext("We could not find what you were looking for.")
     else:
-        title = i18n.gettext("This request cannot be handled here.")
-    if wants_json(request):
-        return problem(
-            request,
-            status=exc.status_code,
-            code=code,
-            title=title,
-            headers=getattr(exc, "headers", None),
-        )
-    return render(
+        code = "method_not_allowed" if exc.status_code == 405 else "http_error"
+        message = i18n.gettext("This request cannot be handled here.")
+    return error_response(
         request,
-        "error.html",
-        {"message": title, "code": code, "status": exc.status_code},
-        status_code=exc.status_code,
+        status=exc.status_code,
+        code=code,
+        message=message,
+        headers=getattr(exc, "headers", None),
     )
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    title = i18n.gettext("Something went wrong on our side. Please try again.")
-    if wants_json(request):
-        return problem(request, status=500, code="internal_error", title=title)
-    return render(
+    return error_response(
         request,
-        "error.html",
-        {"message": title, "code": "internal_error", "status": 500},
-        status_code=500,
+        status=500,
+        code="internal_error",
+        message=i18n.gettext("Something went wrong on our side. Please try again."),
     )
 
 

@@ -12,6 +12,12 @@ from mesteri.notifications import senders
 from mesteri.notifications.models import DeliveryState, OutboundMessage
 
 
+class DeliveryFailedError(Exception):
+    """The channel refused the message; procrastinate retries the job with back-off."""
+
+    persist_on_error = True
+
+
 @jobs.task("notifications.deliver_message", retry=8)
 async def deliver_message(message_id: str) -> None:
     async with jobs.job_session() as session:
@@ -31,8 +37,8 @@ async def deliver_message(message_id: str) -> None:
                 await channels.sms.send(to=message.to, body=message.body)
         except Exception as exc:
             message.error = str(exc)[:500]
-            await session.commit()
-            raise  # procrastinate retries with back-off
+            # Kept by the unit of work (the error and the attempt count); the job is retried.
+            raise DeliveryFailedError(message.error) from exc
         message.state = DeliveryState.SENT
         message.sent_at = clock.now()
         message.error = None

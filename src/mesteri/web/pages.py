@@ -7,7 +7,6 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from mesteri.accounts.deps import WebAuth
 from mesteri.kit.i18n import gettext as _
 from mesteri.kit.web import render
 
@@ -18,7 +17,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
 @router.get("/")
-async def home(request: Request, auth: WebAuth, welcome: int = 0) -> Response:
+async def home(request: Request, welcome: int = 0) -> Response:
     return render(request, "site/home.html", {"welcome": bool(welcome)})
 
 
