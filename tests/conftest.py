@@ -44,6 +44,7 @@ from mesteri.kit.db import (
 from mesteri.kit.migrate import head_revision, upgrade
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.notifications import senders
+from mesteri.payments import providers
 
 PASSWORD = "sunny-Harbor-47"
 
@@ -160,6 +161,7 @@ def app(settings: Settings, database_url: str, connection: AsyncConnection) -> A
     application.state.limiter = RateLimiter()
     application.state.head_revision = head_revision()
     senders.configure(None, settings.mail_from)
+    install_sandbox(settings, application)
     return application
 
 
@@ -232,6 +234,7 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     jobs.bind_sessions(application.state.write_sessions)
     job_app = jobs.configure(libpq_url(live_database_url))
     application.state.jobs = job_app
+    install_sandbox(settings, application)
     sent: list[dict[str, str]] = []
     senders.install(senders.Senders(email=RecordingEmail(sent), sms=RecordingSms(sent)))
     async with job_app.open_async():
@@ -244,6 +247,16 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def install_sandbox(settings: Settings, application: Any) -> None:
+    """The sandbox provider with its webhooks posted to this app in-process."""
+    transport = httpx.ASGITransport(app=application, client=("198.51.100.1", 443))
+    providers.configure(
+        settings.model_copy(update={"public_url": "https://testserver"}),
+        application.state.write_sessions,
+        transport=transport,
+    )
 
 
 class ConnectionReader:

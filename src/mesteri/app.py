@@ -34,6 +34,9 @@ from mesteri.kit.observability import RequestContextMiddleware, metrics
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.kit.web import csrf_protect, install_error_handlers
 from mesteri.notifications import senders
+from mesteri.payments import api as payments_api
+from mesteri.payments import pages as payments_pages
+from mesteri.payments import providers
 from mesteri.web import pages as site_pages
 from mesteri.worker import run_background
 
@@ -65,6 +68,7 @@ def create_app(
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.head_revision = head_revision()
         senders.configure(settings.smtp_url, settings.mail_from)
+        providers.configure(settings, app.state.write_sessions)
         jobs.bind_sessions(app.state.write_sessions)
         job_app = jobs.configure(libpq_url(url))
         await job_app.open_async()
@@ -97,7 +101,13 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
 
-    api_routers = [accounts_api.auth, accounts_api.me, backoffice_api.router]
+    api_routers = [
+        accounts_api.auth,
+        accounts_api.me,
+        backoffice_api.router,
+        payments_api.router,
+        payments_api.admin,
+    ]
     if settings.dev_tools_enabled:
         api_routers.append(dev_api.router)
     for router in api_routers:  # one level of inclusion keeps route matching short
@@ -109,6 +119,7 @@ def create_app(
     pages.include_router(site_pages.router)
     pages.include_router(accounts_pages.router)
     pages.include_router(backoffice_pages.router)
+    pages.include_router(payments_pages.router)
     app.include_router(pages)
     app.include_router(site_pages.assets)
 

@@ -24,6 +24,12 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
+def _default_public_url(host: str, port: int) -> None:
+    """Links in e-mails, checkouts and webhooks point at this server unless told otherwise."""
+    os.environ.setdefault("MESTERI_PUBLIC_URL", f"http://{host}:{port}")
+    get_settings.cache_clear()
+
+
 def ensure_database(server_url: str, name: str) -> None:
     import psycopg
     from psycopg import sql
@@ -153,6 +159,7 @@ def run(
 ) -> None:
     """Everything for development: database, migrations, demo data, api and worker."""
     started = time.perf_counter()
+    _default_public_url(host, port)
     settings = _settings()
     with database(settings) as url:
         _migrate(url)
@@ -170,6 +177,7 @@ def api(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """The HTTP api alone (run workers separately with `mesteri worker`)."""
+    _default_public_url(host, port)
     settings = _settings()
     with database(settings) as url:
         _serve(settings, url, host=host, port=port, with_worker=False, workers=workers)

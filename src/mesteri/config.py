@@ -30,6 +30,11 @@ class Market:
     vat_basis_points: int
     business_id_name: str
     business_id_valid: Callable[[str], bool]
+    # Smallest amount a job, milestone or hold may have (minor units).
+    min_amount: int = 5000
+    # Days released money stays pending before the pro can withdraw it (SPEC 4.2).
+    hold_days: int = 7
+    country: str = "RO"
 
     @property
     def default_language(self) -> str:
@@ -56,6 +61,7 @@ MARKETS: dict[str, Market] = {
         vat_basis_points=1800,
         business_id_name="company number",
         business_id_valid=valid_israeli_company_number,
+        country="IL",
     ),
 }
 
@@ -80,6 +86,18 @@ class Settings(BaseSettings):
     payments_provider: Literal["sandbox", "stripe"] = "sandbox"
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
+    # Where the Stripe SDK sends its calls; only changed to point it at a local fake.
+    stripe_api_base: str | None = None
+    # Signs the sandbox provider's webhooks (Stripe's scheme); derived from the secret key if unset.
+    sandbox_webhook_secret: str | None = None
+    # Where the sandbox posts its webhooks; defaults to this app at ``public_url``.
+    sandbox_webhook_url: str | None = None
+    # Platform fee in basis points (SPEC 4.1: default 10%, 5-15% per market and category).
+    platform_fee_bps: int = Field(default=1000, ge=500, le=1500)
+    category_fee_bps: dict[str, int] = Field(default_factory=dict)
+    referral_platform_fee_bps: int = Field(default=500, ge=0, le=1500)
+    # Overrides the market's hold period (days before released money is withdrawable).
+    hold_days: int | None = Field(default=None, ge=0, le=90)
     storage: Literal["local", "s3"] = "local"
     smtp_url: str | None = None
     sms_provider: Literal["log"] = "log"
@@ -111,6 +129,13 @@ class Settings(BaseSettings):
                 "MESTERI_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in prod (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _fees_within_bounds(self) -> Settings:
+        for slug, bps in self.category_fee_bps.items():
+            if not 500 <= bps <= 1500:
+                raise ValueError(f"category fee for {slug!r} must be within 500..1500 bps")
         return self
 
     @property

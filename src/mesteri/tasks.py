@@ -2,5 +2,7 @@
 
 from mesteri.accounts import tasks as accounts_tasks
 from mesteri.notifications import tasks as notifications_tasks
+from mesteri.payments import tasks as payments_tasks
+from mesteri.payments.sandbox import tasks as sandbox_tasks
 
-__all__ = ["accounts_tasks", "notifications_tasks"]
+__all__ = ["accounts_tasks", "notifications_tasks", "payments_tasks", "sandbox_tasks"]

@@ -20,6 +20,7 @@ from mesteri.config import Settings
 from mesteri.kit import clock, jobs
 from mesteri.kit.db import create_engine, libpq_url, session_factories
 from mesteri.notifications import senders
+from mesteri.payments import providers
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ async def serve(settings: Settings, url: str) -> None:
     _read, write = session_factories(engine)
     jobs.bind_sessions(write)
     senders.configure(settings.smtp_url, settings.mail_from)
+    providers.configure(settings, write)
     job_app = jobs.configure(libpq_url(url))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

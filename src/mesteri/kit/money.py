@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision
 
@@ -50,6 +51,22 @@ class Money:
         if not 0 <= basis_points <= 10_000:
             raise ValueError("basis points must be within 0..10000")
         return Money(self.amount * basis_points // 10_000, self.currency)
+
+    @classmethod
+    def parse(cls, text: str, currency: str) -> Money:
+        """``"1 250,50"`` or ``"1250.50"`` in major units → minor units; ValueError if not."""
+        cleaned = text.strip().replace(" ", "").replace("\u00a0", "")
+        if "," in cleaned and "." not in cleaned:
+            cleaned = cleaned.replace(",", ".")
+        digits = get_currency_precision(currency)
+        try:
+            value = Decimal(cleaned)
+        except InvalidOperation as exc:
+            raise ValueError("not an amount") from exc
+        minor = value * 10**digits
+        if not value.is_finite() or minor != minor.to_integral_value() or value < 0:
+            raise ValueError("not an amount in this currency")
+        return cls(int(minor), currency)
 
     def format(self, locale: str) -> str:
         digits = get_currency_precision(self.currency)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -47,10 +47,15 @@ class HasState(Protocol):
 
 @dataclass(frozen=True)
 class Timer:
-    """While an entity stays in a state, apply ``transition`` after ``after``."""
+    """While an entity stays in a state, apply ``transition`` after ``after``, or at the
+    time ``at`` reads from the entity when the period is configurable (a hold period)."""
 
     transition: str
-    after: timedelta
+    after: timedelta = timedelta(0)
+    at: Callable[[Any], datetime] | None = None
+
+    def due(self, obj: Any) -> datetime:
+        return self.at(obj) if self.at is not None else clock.now() + self.after
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class Transition(Generic[S]):
     actors: frozenset[Actor]
     guard: Callable[[Any], bool] | None = None
     description: str = ""
+    # Runs inside the same transaction after the state changed (ledger postings, events);
+    # timers run it too, so a timed transition has the same effects as a requested one.
+    effect: Callable[[Any, Any], Awaitable[None]] | None = None
 
 
 class TransitionNotAllowedError(ConflictError):
@@ -145,6 +153,8 @@ class StateMachine(Generic[S]):
         if actor not in transition.actors:
             raise ActorNotAllowedError(transition=name)
         obj.state = transition.target
+        if transition.effect is not None:
+            await transition.effect(session, obj)
         await self._schedule_timers(session, obj, transition.target)
         session.add(
             StateTransitionRecord(
@@ -170,7 +180,7 @@ class StateMachine(Generic[S]):
             await jobs.defer(
                 session,
                 fire_timer,
-                run_at=clock.now() + timer.after,
+                run_at=timer.due(obj),
                 entity=self.entity,
                 entity_id=str(obj.id),
                 transition=timer.transition,

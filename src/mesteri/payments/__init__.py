@@ -1,0 +1,1 @@
+"""Escrow payments: the double-entry ledger, holds, wallets, payouts and providers."""
