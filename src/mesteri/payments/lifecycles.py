@@ -15,6 +15,7 @@ from mesteri.payments.models import (
 )
 
 _ANYONE_SYSTEMIC = frozenset({Actor.SYSTEM, Actor.OPERATOR})
+_STAFF = frozenset({Actor.OPERATOR})
 _H = HoldState
 
 HOLD_LIFECYCLE = StateMachine(
@@ -37,9 +38,11 @@ HOLD_LIFECYCLE = StateMachine(
             _ANYONE_SYSTEMIC | {Actor.CLIENT},
             description="The payee's share to their pending balance, fees to the platform.",
         ),
-        # A dispute decision may release or refund a frozen hold; only staff decide it.
-        Transition("release", frozenset({_H.FROZEN}), _H.RELEASED, _ANYONE_SYSTEMIC),
-        Transition("refund", frozenset({_H.HELD, _H.FROZEN}), _H.REFUNDED, _ANYONE_SYSTEMIC),
+        # A dispute decision may release or refund a frozen hold; only staff decide it, so
+        # no timer (auto-accept, overdue refund) can move disputed money.
+        Transition("release", frozenset({_H.FROZEN}), _H.RELEASED, _STAFF),
+        Transition("refund", frozenset({_H.HELD}), _H.REFUNDED, _ANYONE_SYSTEMIC),
+        Transition("refund", frozenset({_H.FROZEN}), _H.REFUNDED, _STAFF),
         Transition(
             "freeze",
             frozenset({_H.HELD}),

@@ -139,7 +139,8 @@ def _check_settle(hold: Hold, outcome: str) -> Settlement | None:
 
 
 def _check_not_frozen(hold: Hold, actor: Actor) -> None:
-    if hold.state == HoldState.FROZEN and actor not in (Actor.OPERATOR, Actor.SYSTEM):
+    """Disputed money moves only by a staff decision (or a split settlement)."""
+    if hold.state == HoldState.FROZEN and actor != Actor.OPERATOR:
         raise HoldFrozenError()
 
 
@@ -381,6 +382,7 @@ async def release(
     hold = await lock_hold(session, hold_id)
     if (first := _check_settle(hold, "released")) is not None:
         return first
+    _check_not_frozen(hold, actor)
     split = await _release_part(session, hold, _remaining(hold), settings or get_settings())
     await HOLD_LIFECYCLE.apply(session, hold, "release", actor=actor, actor_id=actor_id)
     return _settle(hold, "released", split, refunded=0)

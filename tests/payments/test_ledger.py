@@ -1,0 +1,156 @@
+"""The ledger's rules hold in the database itself, whatever code writes to it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from mesteri.kit.db import WriteSession
+from mesteri.payments import ledger
+from mesteri.payments.errors import InsufficientFundsError, UnbalancedEntryError
+from mesteri.payments.models import AccountKind, EntryKind
+
+K = AccountKind
+
+
+def _cause() -> ledger.Cause:
+    return ledger.Cause("test", uuid.uuid4())
+
+
+async def _fund(db: WriteSession, owner: uuid.UUID, amount: int) -> None:
+    await ledger.post(
+        db,
+        EntryKind.CAPTURE,
+        [
+            (ledger.platform(K.PROVIDER_CLEARING, "RON"), -amount),
+            (ledger.owned(K.WALLET_AVAILABLE, owner, "RON"), amount),
+        ],
+        cause=_cause(),
+        idempotency_key=f"fund:{uuid.uuid4()}",
+    )
+
+
+async def test_posting_moves_balances_and_keeps_running_balances(db: WriteSession) -> None:
+    pro = uuid.uuid4()
+    await _fund(db, pro, 5_000)
+    await _fund(db, pro, 2_500)
+    key = ledger.owned(K.WALLET_AVAILABLE, pro, "RON")
+    assert await ledger.balance(db, key) == 7_500
+    rows, _cursor = await ledger.history(db, [key], cursor=None, limit=10)
+    assert [(r.amount, r.balance_after) for r in rows] == [(2_500, 7_500), (5_000, 5_000)]
+
+
+async def test_same_idempotency_key_posts_once(db: WriteSession) -> None:
+    pro = uuid.uuid4()
+    legs = [
+        (ledger.platform(K.PROVIDER_CLEARING, "RON"), -100),
+        (ledger.owned(K.WALLET_AVAILABLE, pro, "RON"), 100),
+    ]
+    first = await ledger.post(db, EntryKind.CAPTURE, legs, cause=_cause(), idempotency_key="k-1")
+    again = await ledger.post(db, EntryKind.CAPTURE, legs, cause=_cause(), idempotency_key="k-1")
+    assert first.id == again.id
+    assert await ledger.balance(db, ledger.owned(K.WALLET_AVAILABLE, pro, "RON")) == 100
+
+
+async def test_unbalanced_entries_are_refused_in_python_and_in_the_database(
+    db: WriteSession,
+) -> None:
+    pro = uuid.uuid4()
+    with pytest.raises(UnbalancedEntryError):
+        await ledger.post(
+            db,
+            EntryKind.CAPTURE,
+            [(ledger.owned(K.WALLET_AVAILABLE, pro, "RON"), 100)],
+            cause=_cause(),
+            idempotency_key="unbalanced",
+        )
+    await _fund(db, pro, 100)
+    account = await ledger.account_ids(db, [ledger.owned(K.WALLET_AVAILABLE, pro, "RON")])
+    account_id = next(iter(account.values()))
+    entry_id = uuid.uuid4()
+    with pytest.raises(DBAPIError, match="does not balance"):
+        async with db.begin_nested():
+            await db.execute(
+                text(
+                    "INSERT INTO ledger_entries (id, kind, idempotency_key, cause_type, cause_id,"
+                    " memo, posted_at) VALUES (:id, 'capture', :key, 'test', :id, '', now())"
+                ),
+                {"id": entry_id, "key": str(entry_id)},
+            )
+            await db.execute(
+                text(
+                    "INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)"
+                    " VALUES (:id, :entry, :account, 'RON', 50)"
+                ),
+                {"id": uuid.uuid4(), "entry": entry_id, "account": account_id},
+            )
+            await db.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+
+
+async def test_a_line_cannot_be_in_another_currency_than_its_account(db: WriteSession) -> None:
+    pro = uuid.uuid4()
+    await _fund(db, pro, 100)
+    ids = await ledger.account_ids(db, [ledger.owned(K.WALLET_AVAILABLE, pro, "RON")])
+    with pytest.raises(DBAPIError, match="fk_ledger_lines_account_currency"):
+        async with db.begin_nested():
+            entry = uuid.uuid4()
+            await db.execute(
+                text(
+                    "INSERT INTO ledger_entries (id, kind, idempotency_key, cause_type, cause_id,"
+                    " memo, posted_at) VALUES (:id, 'capture', :key, 'test', :id, '', now())"
+                ),
+                {"id": entry, "key": str(entry)},
+            )
+            await db.execute(
+                text(
+                    "INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)"
+                    " VALUES (:id, :entry, :account, 'ILS', 50)"
+                ),
+                {"id": uuid.uuid4(), "entry": entry, "account": next(iter(ids.values()))},
+            )
+
+
+async def test_money_held_for_someone_never_goes_negative(db: WriteSession) -> None:
+    pro = uuid.uuid4()
+    await _fund(db, pro, 1_000)
+    with pytest.raises(InsufficientFundsError):
+        async with db.begin_nested():
+            await ledger.post(
+                db,
+                EntryKind.PAYOUT,
+                [
+                    (ledger.owned(K.WALLET_AVAILABLE, pro, "RON"), -1_001),
+                    (ledger.owned(K.PAYOUTS_IN_TRANSIT, pro, "RON"), 1_001),
+                ],
+                cause=_cause(),
+                idempotency_key="overdraw",
+            )
+
+
+async def test_entries_are_immutable_and_corrected_by_reversal(db: WriteSession) -> None:
+    pro = uuid.uuid4()
+    entry = await ledger.post(
+        db,
+        EntryKind.CAPTURE,
+        [
+            (ledger.platform(K.PROVIDER_CLEARING, "RON"), -700),
+            (ledger.owned(K.WALLET_AVAILABLE, pro, "RON"), 700),
+        ],
+        cause=_cause(),
+        idempotency_key="to-reverse",
+    )
+    for statement in (
+        "UPDATE ledger_lines SET amount = 1 WHERE entry_id = :id",
+        "DELETE FROM ledger_lines WHERE entry_id = :id",
+        "UPDATE ledger_entries SET memo = 'x' WHERE id = :id",
+    ):
+        with pytest.raises(DBAPIError, match="immutable"):
+            async with db.begin_nested():
+                await db.execute(text(statement), {"id": entry.id})
+    reversal = await ledger.reverse(db, entry.id, memo="posted to the wrong wallet")
+    assert reversal.reverses_id == entry.id
+    assert await ledger.balance(db, ledger.owned(K.WALLET_AVAILABLE, pro, "RON")) == 0
+    assert (await ledger.reverse(db, entry.id, memo="again")).id == reversal.id
