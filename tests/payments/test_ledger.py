@@ -70,23 +70,37 @@ async def test_unbalanced_entries_are_refused_in_python_and_in_the_database(
     await _fund(db, pro, 100)
     account = await ledger.account_ids(db, [ledger.owned(K.WALLET_AVAILABLE, pro, "RON")])
     account_id = next(iter(account.values()))
-    entry_id = uuid.uuid4()
     with pytest.raises(DBAPIError, match="does not balance"):
-        async with db.begin_nested():
-            await db.execute(
-                text(
-                    "INSERT INTO ledger_entries (id, kind, idempotency_key, cause_type, cause_id,"
-                    " memo, posted_at) VALUES (:id, 'capture', :key, 'test', :id, '', now())"
-                ),
-                {"id": entry_id, "key": str(entry_id)},
-            )
-            await db.execute(
-                text(
-                    "INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)"
-                    " VALUES (:id, :entry, :account, 'RON', 50)"
-                ),
-                {"id": uuid.uuid4(), "entry": entry_id, "account": account_id},
-            )
+        await _raw_entry(db, account_id, "RON", 50, check_now=True)
+
+
+async def _raw_entry(
+    db: WriteSession, account_id: uuid.UUID, currency: str, amount: int, *, check_now: bool = False
+) -> None:
+    """An entry written with plain SQL, past the Python checks."""
+    entry = uuid.uuid4()
+    async with db.begin_nested():
+        await db.execute(
+            text(
+                "INSERT INTO ledger_entries (id, kind, idempotency_key, cause_type, cause_id,"
+                " memo, posted_at) VALUES (:id, 'capture', :key, 'test', :id, '', now())"
+            ),
+            {"id": entry, "key": str(entry)},
+        )
+        await db.execute(
+            text(
+                "INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)"
+                " VALUES (:id, :entry, :account, :currency, :amount)"
+            ),
+            {
+                "id": uuid.uuid4(),
+                "entry": entry,
+                "account": account_id,
+                "currency": currency,
+                "amount": amount,
+            },
+        )
+        if check_now:  # deferred constraints run at commit; ask for them now
             await db.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
 
 
@@ -95,39 +109,23 @@ async def test_a_line_cannot_be_in_another_currency_than_its_account(db: WriteSe
     await _fund(db, pro, 100)
     ids = await ledger.account_ids(db, [ledger.owned(K.WALLET_AVAILABLE, pro, "RON")])
     with pytest.raises(DBAPIError, match="fk_ledger_lines_account_currency"):
-        async with db.begin_nested():
-            entry = uuid.uuid4()
-            await db.execute(
-                text(
-                    "INSERT INTO ledger_entries (id, kind, idempotency_key, cause_type, cause_id,"
-                    " memo, posted_at) VALUES (:id, 'capture', :key, 'test', :id, '', now())"
-                ),
-                {"id": entry, "key": str(entry)},
-            )
-            await db.execute(
-                text(
-                    "INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)"
-                    " VALUES (:id, :entry, :account, 'ILS', 50)"
-                ),
-                {"id": uuid.uuid4(), "entry": entry, "account": next(iter(ids.values()))},
-            )
+        await _raw_entry(db, next(iter(ids.values())), "ILS", 50)
 
 
 async def test_money_held_for_someone_never_goes_negative(db: WriteSession) -> None:
     pro = uuid.uuid4()
     await _fund(db, pro, 1_000)
+    legs = [
+        (ledger.owned(K.WALLET_AVAILABLE, pro, "RON"), -1_001),
+        (ledger.owned(K.PAYOUTS_IN_TRANSIT, pro, "RON"), 1_001),
+    ]
     with pytest.raises(InsufficientFundsError):
-        async with db.begin_nested():
-            await ledger.post(
-                db,
-                EntryKind.PAYOUT,
-                [
-                    (ledger.owned(K.WALLET_AVAILABLE, pro, "RON"), -1_001),
-                    (ledger.owned(K.PAYOUTS_IN_TRANSIT, pro, "RON"), 1_001),
-                ],
-                cause=_cause(),
-                idempotency_key="overdraw",
-            )
+        await _post_in_savepoint(db, legs)
+
+
+async def _post_in_savepoint(db: WriteSession, legs: list[ledger.Leg]) -> None:
+    async with db.begin_nested():
+        await ledger.post(db, EntryKind.PAYOUT, legs, cause=_cause(), idempotency_key="overdraw")
 
 
 async def test_entries_are_immutable_and_corrected_by_reversal(db: WriteSession) -> None:
@@ -148,9 +146,13 @@ async def test_entries_are_immutable_and_corrected_by_reversal(db: WriteSession)
         "UPDATE ledger_entries SET memo = 'x' WHERE id = :id",
     ):
         with pytest.raises(DBAPIError, match="immutable"):
-            async with db.begin_nested():
-                await db.execute(text(statement), {"id": entry.id})
+            await _execute_in_savepoint(db, statement, entry.id)
     reversal = await ledger.reverse(db, entry.id, memo="posted to the wrong wallet")
     assert reversal.reverses_id == entry.id
     assert await ledger.balance(db, ledger.owned(K.WALLET_AVAILABLE, pro, "RON")) == 0
     assert (await ledger.reverse(db, entry.id, memo="again")).id == reversal.id
+
+
+async def _execute_in_savepoint(db: WriteSession, statement: str, entry_id: uuid.UUID) -> None:
+    async with db.begin_nested():
+        await db.execute(text(statement), {"id": entry_id})

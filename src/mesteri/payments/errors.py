@@ -40,7 +40,7 @@ class PaymentNotFoundError(NotFoundError):
 
 class HoldSettledError(ConflictError):
     code = "hold_settled"
-    message = "This escrow payment was already settled ({outcome})."
+    message = "This escrow payment was already settled; it cannot be changed."
 
 
 class HoldNotFundedError(ConflictError):
