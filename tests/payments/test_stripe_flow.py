@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-
 from mesteri.kit.db import unit_of_work
 from mesteri.kit.money import Money
 from mesteri.payments import providers, service
