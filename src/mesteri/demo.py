@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from mesteri.accounts import service as accounts
 from mesteri.accounts.models import User
 from mesteri.kit.db import WriteSession
+from mesteri.payments.sandbox.demo import seed_active_payout_account
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ async def seed(session: WriteSession, password: str) -> list[DemoAccount]:
     for account in DEMO_ACCOUNTS:
         if await session.scalar(select(User.id).where(User.email == account.email)):
             continue
-        await accounts.do_create_user(
+        user = await accounts.do_create_user(
             session,
             email=account.email,
             phone=account.phone,
@@ -64,5 +65,7 @@ async def seed(session: WriteSession, password: str) -> list[DemoAccount]:
             verified=True,
             check_policy=False,
         )
+        if "pro" in account.roles:
+            await seed_active_payout_account(session, user.id)
         created.append(account)
     return created

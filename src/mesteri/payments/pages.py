@@ -172,7 +172,11 @@ async def sandbox_onboarding_submit(
 
 @router.get("/payments/{payment_id}")
 async def payment_status(
-    request: Request, payment_id: uuid.UUID, session: DbWrite, auth: WebAuthRequired
+    request: Request,
+    payment_id: uuid.UUID,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    paid: bool = False,
 ) -> Response:
     payment = await session.get(Payment, payment_id)
     if payment is None:
@@ -187,8 +191,9 @@ async def payment_status(
             "payment": payment,
             "hold": hold,
             "waiting": waiting,
+            # Back from a successful checkout, an earlier decline no longer matters.
             "decline": DECLINE_MESSAGES.get(payment.failure_code or "", GENERIC_DECLINE)
-            if payment.failure_code
+            if payment.failure_code and not paid
             else None,
         },
     )

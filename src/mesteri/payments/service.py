@@ -295,7 +295,8 @@ async def _new_payment(
             description=hold.description,
             transfer_group=f"hold_{hold.id}",
             customer_email=payer_email,
-            success_url=return_url or result_url,
+            # The status page waits for the webhook when the payer comes back having paid.
+            success_url=return_url or f"{result_url}?paid=1",
             cancel_url=return_url or result_url,
         ),
         idempotency_key=f"checkout-{payment_id}",
