@@ -10,7 +10,6 @@ import httpx
 import pyotp
 import pytest
 from playwright.sync_api import expect
-
 from tests.e2e.conftest import DEMO_PASSWORD
 from tests.e2e.test_journeys import submit, url_path
 
