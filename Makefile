@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-fast lint format bench clean
+.PHONY: install run test test-fast lint format bench bench-ledger clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -37,6 +37,9 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-ledger: install
+	$(BIN)/python -m bench.ledger $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mesteri .pytest_cache .mypy_cache .ruff_cache

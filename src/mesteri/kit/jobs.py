@@ -77,8 +77,9 @@ async def defer(
         run_at=run_at or now,
         created_at=now,
     )
+    # Written with the transaction's next flush (batched with the rest), at the latest at
+    # commit: the job exists exactly if the transaction commits.
     session.add(entry)
-    await session.flush()
     return entry
 
 

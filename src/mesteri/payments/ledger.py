@@ -124,8 +124,15 @@ async def post(
     idempotency_key: str,
     memo: str = "",
     reverses_id: uuid.UUID | None = None,
+    entry_id: uuid.UUID | None = None,
 ) -> LedgerEntry:
-    """Post one balanced entry; a repeated ``idempotency_key`` returns the first entry."""
+    """Post one balanced entry; a repeated ``idempotency_key`` returns the first entry.
+
+    Whatever the session has pending is flushed first and the lines go last: callers that
+    post to the shared platform accounts do so as the last write of their transaction, so
+    those rows stay locked only for the commit. ``entry_id`` lets records written before
+    the entry point at it (their foreign keys are checked at commit).
+    """
     existing = await session.scalar(
         select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
     )
@@ -134,7 +141,7 @@ async def post(
     merged = _merge(legs)
     _check_balanced(merged)
     entry = LedgerEntry(
-        id=new_id(),
+        id=entry_id or new_id(),
         kind=kind,
         idempotency_key=idempotency_key,
         cause_type=cause.type,

@@ -89,7 +89,6 @@ class LedgerAccount(Base):
 
 class EntryKind(enum.StrEnum):
     CAPTURE = "capture"
-    PROVIDER_FEE = "provider_fee"
     RELEASE = "release"
     REFUND = "refund"
     REFUND_CONFIRMED = "refund_confirmed"
@@ -268,7 +267,11 @@ class Transfer(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     hold_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("holds.id"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
-    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_entries.id"))
+    # Written before the entry it points to (the entry's lines go last, see ledger.post),
+    # so the reference is checked at commit.
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ledger_entries.id", deferrable=True, initially="DEFERRED")
+    )
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     state: Mapped[str] = mapped_column(String(20))
@@ -294,7 +297,11 @@ class WalletCredit(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     hold_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("holds.id"))
-    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_entries.id"))
+    # Written before the entry it points to (the entry's lines go last, see ledger.post),
+    # so the reference is checked at commit.
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ledger_entries.id", deferrable=True, initially="DEFERRED")
+    )
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     state: Mapped[str] = mapped_column(String(20))

@@ -384,9 +384,11 @@ async def release(
     if (first := _check_settle(hold, "released")) is not None:
         return first
     _check_not_frozen(hold, actor)
-    split = await _release_part(session, hold, _remaining(hold), settings or get_settings())
+    part = await _prepare_release(session, hold, _remaining(hold), settings or get_settings())
     await HOLD_LIFECYCLE.apply(session, hold, "release", actor=actor, actor_id=actor_id)
-    return _settle(hold, "released", split, refunded=0)
+    settlement = _settle(hold, "released", part.split if part else None, refunded=0)
+    await _post_release(session, hold, part)
+    return settlement
 
 
 async def refund(
@@ -458,13 +460,15 @@ async def settle_split(
         raise SplitMismatchError(held=_format(left, hold.currency))
     if hold.state != HoldState.FROZEN:
         raise HoldFrozenError("Only a frozen (disputed) payment can be split.")
-    split = await _release_part(session, hold, pro_amount, settings or get_settings())
+    part = await _prepare_release(session, hold, pro_amount, settings or get_settings())
     if client_amount:
         await _refund_part(
             session, hold, client_amount, reason="dispute split", requested_by=actor_id
         )
     await HOLD_LIFECYCLE.apply(session, hold, "settle_split", actor=actor, actor_id=actor_id)
-    return _settle(hold, "split", split, refunded=client_amount)
+    settlement = _settle(hold, "split", part.split if part else None, refunded=client_amount)
+    await _post_release(session, hold, part)
+    return settlement
 
 
 def _settle(hold: Hold, outcome: str, split: fees.Split | None, *, refunded: int) -> Settlement:
@@ -484,9 +488,17 @@ def _settle(hold: Hold, outcome: str, split: fees.Split | None, *, refunded: int
     return settlement
 
 
-async def _release_part(
+@dataclass(frozen=True)
+class _ReleasePart:
+    split: fees.Split
+    entry_id: uuid.UUID
+    legs: list[ledger.Leg]
+
+
+async def _prepare_release(
     session: WriteSession, hold: Hold, amount: int, settings: Settings
-) -> fees.Split | None:
+) -> _ReleasePart | None:
+    """Everything a release writes except its ledger lines (``_post_release``, last)."""
     if amount == 0:
         return None
     split = fees.split(
@@ -505,20 +517,28 @@ async def _release_part(
     ]
     if hold.referrer_id is not None:
         legs.append((ledger.owned(K.WALLET_PENDING, hold.referrer_id, cur), split.referral_fee))
-    entry = await ledger.post(
-        session,
-        EntryKind.RELEASE,
-        legs,
-        cause=ledger.Cause("hold", hold.id, hold_id=hold.id),
-        idempotency_key=f"release:{hold.id}",
-        memo=hold.description[:300],
-    )
+    entry_id = new_id()
     hold.released += amount
     available_at = clock.now() + timedelta(days=_hold_days(settings))
     for user_id, share in ((hold.payee_id, split.pro_net), (hold.referrer_id, split.referral_fee)):
         if user_id is not None and share > 0:
-            await _credit(session, hold, entry.id, user_id, share, available_at)
-    return split
+            await _credit(session, hold, entry_id, user_id, share, available_at)
+    return _ReleasePart(split, entry_id, legs)
+
+
+async def _post_release(session: WriteSession, hold: Hold, part: _ReleasePart | None) -> None:
+    """The release's lines: the last write, as they lock the shared platform rows."""
+    if part is None:
+        return
+    await ledger.post(
+        session,
+        EntryKind.RELEASE,
+        part.legs,
+        cause=ledger.Cause("hold", hold.id, hold_id=hold.id),
+        idempotency_key=f"release:{hold.id}",
+        memo=hold.description[:300],
+        entry_id=part.entry_id,
+    )
 
 
 def _hold_days(settings: Settings) -> int:
@@ -559,7 +579,6 @@ async def _credit(
         created_at=now,
     )
     session.add_all([credit, transfer])
-    await session.flush()
     await CREDIT_LIFECYCLE.start(session, credit)
     from mesteri.payments.tasks import send_transfer
 
@@ -825,43 +844,40 @@ async def _on_payment_succeeded(session: WriteSession, provider: str, event: Pro
     payment.method = event.payment_method
     payment.failure_code = payment.failure_message = None
     payment.updated_at = clock.now()
+    hold.captured += amount
+    expected = hold.state == HoldState.AWAITING_PAYMENT and amount == hold.amount
+    if expected:
+        await HOLD_LIFECYCLE.apply(session, hold, "fund", actor=Actor.SYSTEM)
+        await session.execute(
+            update(Payment)
+            .where(
+                Payment.hold_id == hold.id,
+                Payment.state == PaymentState.REQUIRES_PAYMENT,
+                Payment.id != payment.id,
+            )
+            .values(state=PaymentState.CANCELLED, updated_at=clock.now())
+        )
     cur = hold.currency
-    cause = ledger.Cause(
-        "payment",
-        payment.id,
-        hold_id=hold.id,
-        provider_ref=event.object_ref,
-        provider_event_id=event.id,
-    )
+    # The capture and the provider's fee for it in one entry, as the last write: the shared
+    # clearing row stays locked only for the commit.
     await ledger.post(
         session,
         EntryKind.CAPTURE,
         [
-            (ledger.platform(K.PROVIDER_CLEARING, cur), -amount),
             (ledger.owned(K.ESCROW, hold.id, cur), amount),
+            (ledger.platform(K.PROVIDER_FEES, cur), -event.fee),
+            (ledger.platform(K.PROVIDER_CLEARING, cur), event.fee - amount),
         ],
-        cause=cause,
+        cause=ledger.Cause(
+            "payment",
+            payment.id,
+            hold_id=hold.id,
+            provider_ref=event.object_ref,
+            provider_event_id=event.id,
+        ),
         idempotency_key=f"capture:{payment.id}",
     )
-    if event.fee:
-        await ledger.post(
-            session,
-            EntryKind.PROVIDER_FEE,
-            [
-                (ledger.platform(K.PROVIDER_FEES, cur), -event.fee),
-                (ledger.platform(K.PROVIDER_CLEARING, cur), event.fee),
-            ],
-            cause=cause,
-            idempotency_key=f"fee:{payment.id}",
-        )
-    hold.captured += amount
-    if hold.state == HoldState.AWAITING_PAYMENT and amount == hold.amount:
-        await HOLD_LIFECYCLE.apply(session, hold, "fund", actor=Actor.SYSTEM)
-        await session.execute(
-            update(Payment)
-            .where(Payment.hold_id == hold.id, Payment.state == PaymentState.REQUIRES_PAYMENT)
-            .values(state=PaymentState.CANCELLED, updated_at=clock.now())
-        )
+    if expected:
         return "funded"
     # Paid twice, paid after cancelling, or a wrong amount: the money goes straight back.
     await _refund_part(

@@ -283,7 +283,11 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["entry_id"], ["ledger_entries.id"], name=op.f("fk_transfers_entry_id_ledger_entries")
+            ["entry_id"],
+            ["ledger_entries.id"],
+            name=op.f("fk_transfers_entry_id_ledger_entries"),
+            deferrable=True,
+            initially="DEFERRED",
         ),
         sa.ForeignKeyConstraint(["hold_id"], ["holds.id"], name=op.f("fk_transfers_hold_id_holds")),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_transfers_user_id_users")),
@@ -307,6 +311,8 @@ def upgrade() -> None:
             ["entry_id"],
             ["ledger_entries.id"],
             name=op.f("fk_wallet_credits_entry_id_ledger_entries"),
+            deferrable=True,
+            initially="DEFERRED",
         ),
         sa.ForeignKeyConstraint(
             ["hold_id"], ["holds.id"], name=op.f("fk_wallet_credits_hold_id_holds")
