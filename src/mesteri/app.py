@@ -19,6 +19,7 @@ from mesteri.accounts import api as accounts_api
 from mesteri.accounts import pages as accounts_pages
 from mesteri.backoffice import api as backoffice_api
 from mesteri.backoffice import pages as backoffice_pages
+from mesteri.catalog import api as catalog_api
 from mesteri.config import Settings, get_settings
 from mesteri.devtools import api as dev_api
 from mesteri.kit import clock, jobs
@@ -33,7 +34,10 @@ from mesteri.kit.migrate import current_revision, head_revision
 from mesteri.kit.observability import RequestContextMiddleware, metrics
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.kit.web import csrf_protect, install_error_handlers
+from mesteri.media import api as media_api
 from mesteri.notifications import senders
+from mesteri.pros import api as pros_api
+from mesteri.pros import pages as pros_pages
 from mesteri.web import pages as site_pages
 from mesteri.worker import run_background
 
@@ -97,7 +101,15 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
 
-    api_routers = [accounts_api.auth, accounts_api.me, backoffice_api.router]
+    api_routers = [
+        accounts_api.auth,
+        accounts_api.me,
+        backoffice_api.router,
+        catalog_api.router,
+        media_api.router,
+        pros_api.router,
+        pros_api.admin,
+    ]
     if settings.dev_tools_enabled:
         api_routers.append(dev_api.router)
     for router in api_routers:  # one level of inclusion keeps route matching short
@@ -109,7 +121,9 @@ def create_app(
     pages.include_router(site_pages.router)
     pages.include_router(accounts_pages.router)
     pages.include_router(backoffice_pages.router)
+    pages.include_router(pros_pages.router)
     app.include_router(pages)
+    app.include_router(media_api.files)  # signed URLs are their own protection
     app.include_router(site_pages.assets)
 
     app.add_api_route("/health", health, include_in_schema=False)

@@ -1,0 +1,299 @@
+"""Pro search: filters on indexes, the documented relevance score, keyset pages.
+
+Indexes, not scans (plans in ``docs/search-plans.md``):
+
+- text: ``search_vector`` (GIN), folded with ``mesteri_fold`` so "instalatii brasov"
+  matches "Instalații Brașov"; every word is a prefix (``instal:*``) for search-as-you-type;
+- category: ``category_ids`` (GIN on the array), the searched category expanded to its
+  sub-tree in memory, matched with ``&&``;
+- radius: a GiST index on ``point(lon, lat)`` narrows to the bounding box, then the exact
+  great-circle (haversine) distance filters and is returned as ``distance_km``.
+
+Relevance (seed 003), each signal in [0, 1], weights from settings (``MESTERI_RANK_*``)::
+
+    score = w_skill·skill + w_portfolio·portfolio + w_reviews·reviews + w_delivery·delivery
+          + w_availability·availability + w_text·text + verified_boost·verified
+          + promoted_boost·promoted
+
+- skill: 1 when the searched category (or one below it) is the pro's primary craft, 0.6
+  when it is another of their crafts, 0 without a category filter;
+- portfolio: min(items, 10) / 10;
+- reviews: the Bayesian average (C·m + Σwᵢrᵢ) / (C + Σwᵢ) with prior mean m, prior weight C
+  and recency weights wᵢ kept by the reviews module, mapped from 1..5 to 0..1;
+- delivery: the on-time milestone share; availability: available 1, busy 0.3, vacation 0;
+- text: ts_rank normalised to [0, 1) (rank / (rank + 1));
+- verified / promoted: 1 or 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from mesteri.catalog import service as catalog
+from mesteri.config import Settings
+from mesteri.kit import clock
+from mesteri.kit.db import ReadSession
+from mesteri.kit.pagination import decode_cursor, encode_cursor
+from mesteri.kit.text import fold
+from mesteri.pros.errors import SortNeedsPlaceError
+from mesteri.pros.models import ProProfile
+
+EARTH_KM = 6371.0088
+KM_PER_DEGREE = 111.045
+_WORD = re.compile(r"[0-9a-z\u0590-\u05ff]+")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    q: str | None = None
+    category: str | None = None  # id or slug
+    place_id: uuid.UUID | None = None
+    lat: float | None = None
+    lon: float | None = None
+    radius_km: float | None = None
+    min_rating: float | None = None
+    max_rate: int | None = None
+    available: bool | None = None
+    verified: bool | None = None
+    language: str | None = None
+    sort: str = "relevance"
+    cursor: str | None = None
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: uuid.UUID
+    display_name: str
+    primary_category_id: uuid.UUID | None
+    category_ids: list[uuid.UUID]
+    rating_avg: float | None
+    reviews_count: int
+    verification_state: str
+    availability: str
+    rate_min: int | None
+    rate_max: int | None
+    currency: str
+    place_id: uuid.UUID | None
+    portfolio_count: int
+    score: float
+    distance_km: float | None
+
+
+def tsquery_text(q: str) -> str | None:
+    """``"Instalații sanit"`` → ``"instalatii:* & sanit:*"`` (folded, every word a prefix)."""
+    words = _WORD.findall(fold(q))[:8]
+    return " & ".join(f"{w}:*" for w in words) if words else None
+
+
+def origin_of(query: SearchQuery) -> tuple[float, float] | None:
+    if query.place_id is not None:
+        return catalog.place_coordinates(query.place_id)
+    if query.lat is not None and query.lon is not None:
+        return query.lat, query.lon
+    return None
+
+
+def haversine_sql(lat0: float, lon0: float) -> ColumnElement[float]:
+    p = ProProfile
+    rlat0 = math.radians(lat0)
+    dlat = func.radians(p.lat - lat0)
+    dlon = func.radians(p.lon - lon0)
+    a = func.power(func.sin(dlat / 2), 2) + math.cos(rlat0) * func.cos(
+        func.radians(p.lat)
+    ) * func.power(func.sin(dlon / 2), 2)
+    return cast(2 * EARTH_KM * func.asin(func.sqrt(func.least(1.0, a))), Float)
+
+
+def bbox_sql(lat0: float, lon0: float, radius_km: float) -> ColumnElement[bool]:
+    """``point(lon, lat) <@ box(…)``: answered by the GiST index on the point."""
+    dlat = radius_km / KM_PER_DEGREE
+    dlon = radius_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat0)), 0.01))
+    return literal_column("point(pro_profiles.lon, pro_profiles.lat)").op("<@")(
+        text(f"box(point({lon0 - dlon!r}, {lat0 - dlat!r}), point({lon0 + dlon!r}, {lat0 + dlat!r}))")
+    )
+
+
+def score_sql(
+    settings: Settings, category_ids: list[uuid.UUID] | None, tsq: Any | None
+) -> ColumnElement[float]:
+    p = ProProfile
+    c, m = settings.rank_prior_weight, settings.rank_prior_rating
+    reviews = ((c * m + p.rating_weighted_sum) / (c + p.rating_weight) - 1.0) / 4.0
+    availability = case(
+        (p.availability == "available", 1.0), (p.availability == "busy", 0.3), else_=0.0
+    )
+    skill: ColumnElement[float] = literal(0.0)
+    if category_ids:
+        skill = case((p.primary_category_id.in_(category_ids), 1.0), else_=0.6)
+    text_rank: ColumnElement[float] = literal(0.0)
+    if tsq is not None:
+        text_rank = func.ts_rank(p.search_vector, tsq, 32)
+    promoted = case((p.promoted_until > clock.now(), 1.0), else_=0.0)
+    verified = case((p.verification_state == "verified", 1.0), else_=0.0)
+    return cast(
+        settings.rank_skill * skill
+        + settings.rank_portfolio * func.least(p.portfolio_count, 10) / 10.0
+        + settings.rank_reviews * reviews
+        + settings.rank_delivery * p.delivery_score
+        + settings.rank_availability * availability
+        + settings.rank_text * text_rank
+        + settings.rank_verified_boost * verified
+        + settings.rank_promoted_boost * promoted,
+        Float,
+    )
+
+
+async def search(
+    session: ReadSession, query: SearchQuery, settings: Settings
+) -> tuple[list[Hit], str | None]:
+    p = ProProfile
+    where: list[ColumnElement[bool]] = [p.listed.is_(True), p.market == settings.market]
+    origin = origin_of(query)
+    distance: ColumnElement[Any] = literal(None, Float)
+    if origin is not None:
+        distance = haversine_sql(*origin)
+        if query.radius_km is not None:
+            where.append(bbox_sql(*origin, query.radius_km))
+            where.append(distance <= query.radius_km)
+    elif query.sort == "distance":
+        raise SortNeedsPlaceError(field="sort")
+    category_ids = None
+    if query.category:
+        category_ids = catalog.subtree(catalog.get_category(query.category).id)
+        where.append(p.category_ids.overlap(category_ids))
+    tsq = None
+    terms = tsquery_text(query.q) if query.q else None
+    if terms:
+        tsq = func.to_tsquery(literal_column("'simple'::regconfig"), terms)
+        where.append(p.search_vector.op("@@")(tsq))
+    if query.min_rating is not None:
+        where.append(p.rating_avg >= query.min_rating)
+    if query.max_rate is not None:
+        where.append(p.rate_min <= query.max_rate)
+    if query.available:
+        where.append(p.availability == "available")
+    if query.verified:
+        where.append(p.verification_state == "verified")
+    if query.language:
+        where.append(p.languages.contains([query.language.lower()]))
+
+    score = score_sql(settings, category_ids, tsq).label("score")
+    inner = (
+        select(
+            p.id,
+            p.display_name,
+            p.primary_category_id,
+            p.category_ids,
+            p.rating_avg,
+            p.reviews_count,
+            p.verification_state,
+            p.availability,
+            p.rate_min,
+            p.rate_max,
+            p.currency,
+            p.place_id,
+            p.portfolio_count,
+            score,
+            distance.label("distance_km"),
+            func.coalesce(p.rating_avg, 0.0).label("rating_key"),
+            func.coalesce(p.rate_min, 2**31 - 1).label("price_key"),
+        )
+        .where(and_(*where))
+        .subquery("hits")
+    )
+    key_column, descending = {
+        "relevance": (inner.c.score, True),
+        "distance": (inner.c.distance_km, False),
+        "rating": (inner.c.rating_key, True),
+        "price": (inner.c.price_key, False),
+    }[query.sort]
+    outer = select(inner)
+    if query.cursor:
+        value, last_id = decode_cursor(query.cursor, 2)
+        row = tuple_(key_column, inner.c.id)
+        after = tuple_(literal(value), literal(uuid.UUID(str(last_id))))
+        outer = outer.where(row < after if descending else row > after)
+    order = (
+        [key_column.desc(), inner.c.id.desc()] if descending else [key_column.asc(), inner.c.id.asc()]
+    )
+    rows = (await session.execute(outer.order_by(*order).limit(query.limit + 1))).all()
+    hits = [
+        Hit(
+            id=r.id,
+            display_name=r.display_name,
+            primary_category_id=r.primary_category_id,
+            category_ids=list(r.category_ids or []),
+            rating_avg=r.rating_avg,
+            reviews_count=r.reviews_count,
+            verification_state=r.verification_state,
+            availability=r.availability,
+            rate_min=r.rate_min,
+            rate_max=r.rate_max,
+            currency=r.currency,
+            place_id=r.place_id,
+            portfolio_count=r.portfolio_count,
+            score=r.score,
+            distance_km=r.distance_km,
+        )
+        for r in rows[: query.limit]
+    ]
+    next_cursor = None
+    if len(rows) > query.limit and hits:
+        last = rows[query.limit - 1]
+        key_name = {"relevance": "score", "distance": "distance_km", "rating": "rating_key",
+                    "price": "price_key"}[query.sort]
+        next_cursor = encode_cursor([getattr(last, key_name), str(last.id)])
+    return hits, next_cursor
+
+
+async def suggest(session: ReadSession, q: str, language: str, limit: int = 8) -> list[dict[str, Any]]:
+    """Autocomplete over categories (any language), pro names and places."""
+    term = fold(q.strip())
+    if not term:
+        return []
+    out: list[dict[str, Any]] = []
+    for cat in catalog.list_categories():
+        words = " ".join(fold(n) for n in cat.names.values()).split()
+        if any(w.startswith(term) for w in words) or fold(cat.slug).startswith(term):
+            out.append(
+                {"type": "category", "id": cat.id, "label": catalog.category_name(cat, language),
+                 "detail": cat.slug}
+            )
+        if len(out) >= limit // 2:
+            break
+    p = ProProfile
+    pros = (
+        await session.execute(
+            select(p.id, p.display_name, p.place_id)
+            .where(p.listed.is_(True), or_(p.name_key.startswith(term, autoescape=True)))
+            .order_by((p.verification_state == "verified").desc(), p.reviews_count.desc())
+            .limit(limit - len(out))
+        )
+    ).all()
+    out.extend(
+        {"type": "pro", "id": r.id, "label": r.display_name, "detail": catalog.place_name(r.place_id)}
+        for r in pros
+    )
+    for place in await catalog.search_places(session, q, limit=3):
+        out.append({"type": "place", "id": place.id, "label": place.name, "detail": place.county})
+    return out[: limit + 3]
