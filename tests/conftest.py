@@ -271,3 +271,13 @@ def count_queries(engine: AsyncEngine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+
+@pytest.fixture(autouse=True)
+def _local_media(tmp_path: Path) -> Iterator[None]:
+    """Each test stores uploads in its own directory (local storage)."""
+    from mesteri.media import storage
+
+    storage.install(storage.LocalStorage(tmp_path / "media", get_settings().secret_key))
+    yield
+    storage.install(None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -207,6 +207,7 @@ async def search_pros(
     session: DbRead,
     request: Request,
     identity: MaybeUser,
+    background: BackgroundTasks,
     q: str | None = Query(default=None, max_length=100),
     category: str | None = Query(default=None, max_length=60, description="id or slug"),
     place_id: uuid.UUID | None = None,
@@ -233,12 +234,13 @@ async def search_pros(
     )
     hits, next_cursor = await search_mod.search(session, query, get_settings())
     if identity is not None and cursor is None:
-        await _remember(request, identity.id, dict(request.query_params))
+        background.add_task(_remember, request, identity.id, dict(request.query_params))
     return Page(items=[hit_out(h) for h in hits], next_cursor=next_cursor)
 
 
 async def _remember(request: Request, user_id: uuid.UUID, params: dict[str, str]) -> None:
-    """Opt-in history: its own short transaction, so the search itself stays read-only."""
+    """Opt-in history: its own short transaction after the answer was sent, so the
+    search itself stays read-only and fast."""
     from mesteri.kit.db import unit_of_work
 
     async with unit_of_work(request.app.state.write_sessions) as session:
