@@ -415,4 +415,5 @@ async def purge(session: WriteSession, *, limit: int = 500) -> int:
             await store.delete(upload.thumb_key)
         upload.state = UploadState.DELETED
         upload.deleted_at = now
+    await session.flush()
     return len(rows)
