@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # Identity and business documents are deleted this long after the verification decision.
     verification_document_days: int = Field(default=30, ge=0)
 
-    # ---- search ranking (seed 003): score = Σ weight × signal, each signal in [0, 1]
+    # ---- search ranking (seed 003): score = sum of weight * signal, each signal in [0, 1]
     rank_skill: float = 0.30  # the searched category is the pro's primary (1) or other craft (0.6)
     rank_portfolio: float = 0.10  # portfolio size, saturating at 10 items
     rank_reviews: float = 0.25  # Bayesian-smoothed, recency-weighted rating

@@ -39,11 +39,16 @@ async def test_places_prefix_match_ignores_diacritics(client: httpx.AsyncClient)
     assert items[0]["name"] == "Brașov"
     assert set(items[0]) >= {"id", "name", "county", "lat", "lon"}
     assert abs(items[0]["lat"] - 45.64) < 0.1
-    assert [p["name"] for p in (await client.get(f"{API}/places", params={"q": "Târgu"})).json()["items"]][:2] == [
-        "Târgu Mureș", "Târgu Jiu"
-    ]
-    assert (await client.get(f"{API}/places", params={"q": "timis"})).json()["items"][0]["name"] == "Timișoara"
+    assert [
+        p["name"]
+        for p in (await client.get(f"{API}/places", params={"q": "Târgu"})).json()["items"]
+    ][:2] == ["Târgu Mureș", "Târgu Jiu"]
+    assert (await client.get(f"{API}/places", params={"q": "timis"})).json()["items"][0][
+        "name"
+    ] == "Timișoara"
     il = await client.get(f"{API}/places", params={"q": "tel", "country": "IL"})
     assert il.json()["items"][0]["name"] == "Tel Aviv-Yafo"
-    he = await client.get(f"{API}/places", params={"q": "חיפ", "country": "IL"}, headers={"accept-language": "he"})
+    he = await client.get(
+        f"{API}/places", params={"q": "חיפ", "country": "IL"}, headers={"accept-language": "he"}
+    )
     assert he.json()["items"][0]["name"] == "חיפה"

@@ -49,7 +49,9 @@ async def test_oversize_files_are_refused(client: httpx.AsyncClient) -> None:
         json={"purpose": "avatar", "content_type": "image/jpeg", "size": 1000},
         headers=headers,
     )
-    put = await client.put(created.json()["upload_url"], content=b"\xff\xd8\xff" + b"0" * (5 * 1024 * 1024))
+    put = await client.put(
+        created.json()["upload_url"], content=b"\xff\xd8\xff" + b"0" * (5 * 1024 * 1024)
+    )
     assert put.status_code == 422
     assert "upload_too_large" in put.text
 
@@ -80,14 +82,18 @@ async def test_expired_and_tampered_signatures(client: httpx.AsyncClient) -> Non
     key = urlsplit(url).path.removeprefix("/media/upload/")
     past = int(time.time()) - 5
     signed = storage.signed_query(secret, "PUT", key, past, query["max"][0])
-    expired = await client.put(f"/media/upload/{key}?max={query['max'][0]}&{signed}", content=png_bytes())
+    expired = await client.put(
+        f"/media/upload/{key}?max={query['max'][0]}&{signed}", content=png_bytes()
+    )
     assert expired.status_code == 403
     assert "expired" in expired.text.lower()
     ok = await client.put(url, content=png_bytes())
     assert ok.status_code == 204
 
 
-async def test_exif_gps_is_gone_from_the_stored_image(client: httpx.AsyncClient, db: WriteSession) -> None:
+async def test_exif_gps_is_gone_from_the_stored_image(
+    client: httpx.AsyncClient, db: WriteSession
+) -> None:
     original = jpeg_with_gps()
     assert Image.open(io.BytesIO(original)).getexif().get(0x8825)  # the fixture has GPS
     headers = bearer(await register(client, role="pro"))
@@ -96,11 +102,13 @@ async def test_exif_gps_is_gone_from_the_stored_image(client: httpx.AsyncClient,
     assert done.json()["state"] == "ready"
     assert (done.json()["width"], done.json()["height"]) == (640, 480)
     row = await db.get(Upload, done.json()["id"])
-    assert row is not None and row.thumb_key
+    assert row is not None
+    assert row.thumb_key
     stored = await storage.current().read(row.key)
     assert stored is not None
     exif = Image.open(io.BytesIO(stored)).getexif()
-    assert 0x8825 not in exif and 0x010F not in exif
+    assert 0x8825 not in exif
+    assert 0x010F not in exif
     assert b"Phone Maker" not in stored
     public = await client.get(f"/media/public/{row.id}")
     assert public.status_code == 200
@@ -113,13 +121,17 @@ async def test_identity_documents_are_private_encrypted_and_audited(
     client: httpx.AsyncClient, db: WriteSession
 ) -> None:
     pro_headers, _ = await make_pro(client)
-    doc = await upload(client, pro_headers, png_bytes(), purpose="id_document", content_type="image/png")
+    doc = await upload(
+        client, pro_headers, png_bytes(), purpose="id_document", content_type="image/png"
+    )
     assert doc.status_code == 200, doc.text
     doc_id = doc.json()["id"]
     row = await db.get(Upload, doc_id)
-    assert row is not None and row.encrypted
+    assert row is not None
+    assert row.encrypted
     at_rest = await storage.current().read(row.key)
-    assert at_rest is not None and at_rest.startswith(b"v1:k1:")  # AES-GCM, key id k1
+    assert at_rest is not None
+    assert at_rest.startswith(b"v1:k1:")
 
     # not public, and another user (a client, another pro) cannot get a link
     assert (await client.get(f"/media/public/{doc_id}")).status_code == 404
@@ -138,7 +150,9 @@ async def test_identity_documents_are_private_encrypted_and_audited(
     assert fetched.content.startswith(b"\x89PNG")
     assert fetched.headers["cache-control"] == "private, no-store"
     # a guessed link without a valid signature gets nothing
-    assert (await client.get(f"/media/files/{doc_id}/original?expires=9999999999&sig=x")).status_code == 403
+    assert (
+        await client.get(f"/media/files/{doc_id}/original?expires=9999999999&sig=x")
+    ).status_code == 403
 
     # staff can look, and every look is audited
     staff = await staff_headers(client, db)

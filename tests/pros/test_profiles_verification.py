@@ -37,16 +37,36 @@ def test_invalid_cuis(cui: str) -> None:
 @pytest.mark.parametrize(
     ("body", "code", "field", "message"),
     [
-        ({"business_type": "srl", "business_id": "18547291"}, "invalid_business_id",
-         "business_id", "This is not a valid CUI: the check digit does not match."),
-        ({"business_type": "srl"}, "business_id_required", "business_id",
-         "A registered business needs its CUI."),
-        ({"business_type": "osek_murshe", "business_id": "18547290"}, "invalid_business_type",
-         "business_type", "Choose one of the business types offered."),
-        ({"crafts": [{"category_id": str(PLUMBING), "primary": False}]}, "invalid_crafts",
-         "crafts", "Choose one main craft and at most nine others."),
-        ({"rate_min": 200, "rate_max": 100}, "invalid_rate", "rate_max",
-         "The lowest rate cannot be above the highest."),
+        (
+            {"business_type": "srl", "business_id": "18547291"},
+            "invalid_business_id",
+            "business_id",
+            "This is not a valid CUI: the check digit does not match.",
+        ),
+        (
+            {"business_type": "srl"},
+            "business_id_required",
+            "business_id",
+            "A registered business needs its CUI.",
+        ),
+        (
+            {"business_type": "osek_murshe", "business_id": "18547290"},
+            "invalid_business_type",
+            "business_type",
+            "Choose one of the business types offered.",
+        ),
+        (
+            {"crafts": [{"category_id": str(PLUMBING), "primary": False}]},
+            "invalid_crafts",
+            "crafts",
+            "Choose one main craft and at most nine others.",
+        ),
+        (
+            {"rate_min": 200, "rate_max": 100},
+            "invalid_rate",
+            "rate_max",
+            "The lowest rate cannot be above the highest.",
+        ),
     ],
 )
 async def test_profile_rejections_name_the_field(
@@ -62,8 +82,14 @@ async def test_profile_rejections_name_the_field(
 async def test_phone_is_rejected_with_a_clear_message(client: httpx.AsyncClient) -> None:
     response = await client.post(
         f"{API}/auth/register",
-        json={"email": "x@example.ro", "phone": "12345", "password": "sunny-Harbor-47",
-              "role": "pro", "first_name": "A", "last_name": "B"},
+        json={
+            "email": "x@example.ro",
+            "phone": "12345",
+            "password": "sunny-Harbor-47",
+            "role": "pro",
+            "first_name": "A",
+            "last_name": "B",
+        },
     )
     assert response.json()["code"] == "invalid_phone"
     assert "+40" in response.json()["detail"] or "07" in response.json()["detail"]
@@ -75,15 +101,21 @@ async def test_profile_round_trip_and_clients_cannot_have_one(client: httpx.Asyn
     assert profile["listed"] is True
     assert profile["verification_state"] == "none"
     assert [c["slug"] for c in profile["crafts"]] == ["plumbing"]
-    busy = await client.put(f"{API}/pros/me/availability", json={"availability": "vacation"}, headers=headers)
+    busy = await client.put(
+        f"{API}/pros/me/availability", json={"availability": "vacation"}, headers=headers
+    )
     assert busy.json()["availability"] == "vacation"
     client_headers = bearer(await register(client))
-    refused = await client.patch(f"{API}/pros/me", json={"display_name": "Me"}, headers=client_headers)
+    refused = await client.patch(
+        f"{API}/pros/me", json={"display_name": "Me"}, headers=client_headers
+    )
     assert refused.status_code == 403
     assert refused.json()["code"] == "not_a_pro"
 
 
-async def _documents(client: httpx.AsyncClient, headers: dict[str, str], *purposes: str) -> list[str]:
+async def _documents(
+    client: httpx.AsyncClient, headers: dict[str, str], *purposes: str
+) -> list[str]:
     ids = []
     for purpose in purposes:
         done = await upload(client, headers, png_bytes(), purpose=purpose, content_type="image/png")
@@ -92,10 +124,14 @@ async def _documents(client: httpx.AsyncClient, headers: dict[str, str], *purpos
     return ids
 
 
-async def test_verification_lifecycle_with_audit(client: httpx.AsyncClient, db: WriteSession) -> None:
+async def test_verification_lifecycle_with_audit(
+    client: httpx.AsyncClient, db: WriteSession
+) -> None:
     headers, profile = await make_pro(client, business_type="pfa", business_id="18547290")
     pro_user = (await client.get(f"{API}/me", headers=headers)).json()["id"]
-    assert (await client.get(f"{API}/pros/me/verification", headers=headers)).json()["state"] == "none"
+    assert (await client.get(f"{API}/pros/me/verification", headers=headers)).json()[
+        "state"
+    ] == "none"
     assert await service.is_verified_pro(db, pro_user) is False
 
     # a KYC request without an identity document is refused
@@ -120,7 +156,9 @@ async def test_verification_lifecycle_with_audit(client: httpx.AsyncClient, db: 
 
     staff = await staff_headers(client, db)
     # a client cannot use the staff desk
-    assert (await client.get(f"{API}/admin/verifications", headers=bearer(await register(client)))).status_code == 403
+    assert (
+        await client.get(f"{API}/admin/verifications", headers=bearer(await register(client)))
+    ).status_code == 403
     queue = (await client.get(f"{API}/admin/verifications", headers=staff)).json()["items"]
     assert submission_id in [q["id"] for q in queue]
     detail = await client.get(f"{API}/admin/verifications/{submission_id}", headers=staff)
@@ -130,11 +168,14 @@ async def test_verification_lifecycle_with_audit(client: httpx.AsyncClient, db: 
         assert (await client.get(f"{API}/media/{doc}", headers=staff)).status_code == 200
 
     # reject (reason required and shown to the pro), resubmit, approve
-    no_reason = await client.post(f"{API}/admin/verifications/{submission_id}/reject", json={"reason": ""}, headers=staff)
+    no_reason = await client.post(
+        f"{API}/admin/verifications/{submission_id}/reject", json={"reason": ""}, headers=staff
+    )
     assert no_reason.status_code == 422
     rejected = await client.post(
         f"{API}/admin/verifications/{submission_id}/reject",
-        json={"reason": "The photo of the ID card is blurred."}, headers=staff,
+        json={"reason": "The photo of the ID card is blurred."},
+        headers=staff,
     )
     assert rejected.json()["state"] == "rejected"
     mine = (await client.get(f"{API}/pros/me/verification", headers=headers)).json()
@@ -157,7 +198,9 @@ async def test_verification_lifecycle_with_audit(client: httpx.AsyncClient, db: 
     assert public["verified"] is True
 
     # changing verified details sends the pro back to pending
-    changed = await client.patch(f"{API}/pros/me", json={"business_type": "srl", "business_id": "14399840"}, headers=headers)
+    changed = await client.patch(
+        f"{API}/pros/me", json={"business_type": "srl", "business_id": "14399840"}, headers=headers
+    )
     assert changed.json()["verification_state"] == "pending"
     assert await service.is_verified_pro(db, pro_user) is False
     # other changes do not
@@ -191,8 +234,12 @@ async def test_verification_lifecycle_with_audit(client: httpx.AsyncClient, db: 
         ).all()
     ]
     assert actions == [
-        "verification.submitted", "verification.viewed", "verification.rejected",
-        "verification.submitted", "verification.approved", "verification.approved",
+        "verification.submitted",
+        "verification.viewed",
+        "verification.rejected",
+        "verification.submitted",
+        "verification.approved",
+        "verification.approved",
     ]
     viewed = (await db.scalars(select(AuditEntry).where(AuditEntry.action == "media.viewed"))).all()
     assert {str(v.subject_id) for v in viewed} >= set(docs)
@@ -217,11 +264,14 @@ async def test_documents_are_deleted_after_the_decision(
     staff = await staff_headers(client, db)
     await client.post(f"{API}/admin/verifications/{sub.json()['id']}/approve", headers=staff)
     row = await db.get(Upload, docs[0])
-    assert row is not None and row.delete_after is not None
+    assert row is not None
+    assert row.delete_after is not None
     key = row.key
     assert await media.purge(db) == 0  # not yet
     # an upload never attached to anything is an orphan
-    orphan = await upload(client, headers, png_bytes(), purpose="portfolio", content_type="image/png")
+    orphan = await upload(
+        client, headers, png_bytes(), purpose="portfolio", content_type="image/png"
+    )
     clock.set_offset(timedelta(days=31))
     assert await media.purge(db) >= 2
     await db.refresh(row)

@@ -56,12 +56,25 @@ async def market(client: httpx.AsyncClient, db: WriteSession) -> dict[str, str]:
             {"category_id": str(PLUMBING), "primary": False, "years": 1},
         ],
     )
-    await _set(db, near["id"], verification_state="verified", rating_avg=4.9, reviews_count=20,
-               rating_weighted_sum=98.0, rating_weight=20.0, delivery_score=0.95)
+    await _set(
+        db,
+        near["id"],
+        verification_state="verified",
+        rating_avg=4.9,
+        reviews_count=20,
+        rating_weighted_sum=98.0,
+        rating_weight=20.0,
+        delivery_score=0.95,
+    )
     await _set(db, drain["id"], verification_state="pending")
     await _set(db, busy["id"], availability="busy")
-    return {"near": near["id"], "drain": drain["id"], "far": far["id"],
-            "painter": painter["id"], "busy": busy["id"]}
+    return {
+        "near": near["id"],
+        "drain": drain["id"],
+        "far": far["id"],
+        "painter": painter["id"],
+        "busy": busy["id"],
+    }
 
 
 async def _ids(client: httpx.AsyncClient, **params: Any) -> list[str]:
@@ -84,8 +97,13 @@ async def test_radius_excludes_the_pro_60_km_away(
     wider = await _ids(client, place_id=str(BUCHAREST), radius_km=80, category="plumbing")
     assert market["far"] in wider
     far = next(
-        i for i in (await client.get(f"{API}/pros", params={
-            "place_id": str(BUCHAREST), "radius_km": 80, "category": "plumbing"})).json()["items"]
+        i
+        for i in (
+            await client.get(
+                f"{API}/pros",
+                params={"place_id": str(BUCHAREST), "radius_km": 80, "category": "plumbing"},
+            )
+        ).json()["items"]
         if i["id"] == market["far"]
     )
     assert 50 < far["distance_km"] < 65
@@ -143,7 +161,9 @@ async def test_ordering_follows_the_documented_score(
     # the verified, well-reviewed, punctual plumber whose primary craft matches ranks first
     expected_near = (
         s.rank_skill * 1.0
-        + s.rank_reviews * ((s.rank_prior_weight * s.rank_prior_rating + 98.0) / (s.rank_prior_weight + 20.0) - 1) / 4
+        + s.rank_reviews
+        * ((s.rank_prior_weight * s.rank_prior_rating + 98.0) / (s.rank_prior_weight + 20.0) - 1)
+        / 4
         + s.rank_delivery * 0.95
         + s.rank_availability * 1.0
         + s.rank_verified_boost
@@ -162,8 +182,12 @@ async def test_cursor_pages_cover_everything_once(
     seen: list[str] = []
     cursor = None
     for _ in range(10):
-        params: dict[str, Any] = {"limit": 2, "place_id": str(BUCHAREST), "radius_km": 500,
-                                  "sort": "distance"}
+        params: dict[str, Any] = {
+            "limit": 2,
+            "place_id": str(BUCHAREST),
+            "radius_km": 500,
+            "sort": "distance",
+        }
         if cursor:
             params["cursor"] = cursor
         page = (await client.get(f"{API}/pros", params=params)).json()
@@ -182,7 +206,8 @@ async def test_results_and_profiles_carry_no_contact_details(
     profile = await client.get(f"{API}/pros/{market['near']}")
     assert profile.status_code == 200
     body = profile.text
-    assert "@" not in body and "+40" not in body
+    assert "@" not in body
+    assert "+40" not in body
     assert "business_id" not in profile.json()
     assert profile.json()["verified"] is True
     assert "verified" in profile.json()["badges"]
@@ -202,8 +227,12 @@ async def test_saved_pros_and_opt_in_history(
     client: httpx.AsyncClient, market: dict[str, str]
 ) -> None:
     auth = bearer(await register(client))
-    assert (await client.post(f"{API}/saved-pros/{market['painter']}", headers=auth)).status_code == 204
-    assert (await client.post(f"{API}/saved-pros/{market['painter']}", headers=auth)).status_code == 204
+    assert (
+        await client.post(f"{API}/saved-pros/{market['painter']}", headers=auth)
+    ).status_code == 204
+    assert (
+        await client.post(f"{API}/saved-pros/{market['painter']}", headers=auth)
+    ).status_code == 204
     saved = (await client.get(f"{API}/saved-pros", headers=auth)).json()["items"]
     assert [p["id"] for p in saved] == [market["painter"]]
     await client.delete(f"{API}/saved-pros/{market['painter']}", headers=auth)

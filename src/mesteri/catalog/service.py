@@ -106,7 +106,8 @@ def place_coordinates(place: uuid.UUID) -> tuple[float, float]:
     if row is None:
         raise UnknownPlaceError(field="place_id")
     lat, lon = row["lat"], row["lon"]
-    assert isinstance(lat, float) and isinstance(lon, float)
+    assert isinstance(lat, float)
+    assert isinstance(lon, float)
     return lat, lon
 
 

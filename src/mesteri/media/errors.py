@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from mesteri.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from mesteri.kit.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 
 
 class UploadNotFoundError(NotFoundError):

@@ -247,7 +247,9 @@ async def do_store(
         session,
         owner_id,
         purpose=purpose,
-        content_type=content_type if content_type in _purpose(purpose).types else _purpose(purpose).types[0],
+        content_type=content_type
+        if content_type in _purpose(purpose).types
+        else _purpose(purpose).types[0],
         size=len(data),
         filename=filename,
     )
@@ -338,19 +340,26 @@ async def access_download(
     expires = datetime.now(tz=clock.now().tzinfo) + timedelta(
         seconds=get_settings().download_url_seconds
     )
+    thumb: str | None
     if not upload.private:
         url, thumb = public_url(upload.id), public_url(upload.id, thumb=True)
     else:
         store = storage_mod.current()
-        direct = None if upload.encrypted else store.download_url(
-            upload.key, upload.content_type or "application/octet-stream", expires
+        direct = (
+            None
+            if upload.encrypted
+            else store.download_url(
+                upload.key, upload.content_type or "application/octet-stream", expires
+            )
         )
         url = direct or _signed_file_url(upload, "original", expires)
         thumb = _signed_file_url(upload, "thumb", expires) if upload.thumb_key else None
     return DownloadLink(upload, url, thumb if upload.thumb_key else None, expires)
 
 
-async def read_signed(upload_id: uuid.UUID, variant: str, session: ReadSession) -> tuple[bytes, str]:
+async def read_signed(
+    upload_id: uuid.UUID, variant: str, session: ReadSession
+) -> tuple[bytes, str]:
     """The bytes behind a verified signed link (decrypted when needed)."""
     upload = await session.get(Upload, upload_id)
     if upload is None or upload.state != UploadState.READY:

@@ -135,9 +135,7 @@ class S3Storage:
         if self.bucket not in existing:
             self.client.create_bucket(
                 Bucket=self.bucket,
-                CreateBucketConfiguration={
-                    "LocationConstraint": self.client.meta.region_name
-                },
+                CreateBucketConfiguration={"LocationConstraint": self.client.meta.region_name},
             )
 
     @staticmethod

@@ -91,7 +91,7 @@ def place_ref(place_id: uuid.UUID | None) -> PlaceRef | None:
     info = catalog.place_info(place_id)
     if info is None:
         return None
-    return PlaceRef(id=info["id"], name=str(info["name"]), county=str(info["county"]))  # type: ignore[arg-type]
+    return PlaceRef(id=info["id"], name=str(info["name"]), county=str(info["county"]))
 
 
 def pro_fields(profile: ProProfile, crafts: list[ProCraft]) -> dict[str, Any]:
@@ -227,10 +227,20 @@ async def search_pros(
     ``distance_km``; ``radius_km`` (default 50 with a place) keeps only pros that near."""
     has_origin = place_id is not None or (lat is not None and lon is not None)
     query = search_mod.SearchQuery(
-        q=q, category=category, place_id=place_id, lat=lat, lon=lon,
+        q=q,
+        category=category,
+        place_id=place_id,
+        lat=lat,
+        lon=lon,
         radius_km=(radius_km or 50.0) if has_origin else None,
-        min_rating=min_rating, max_rate=max_rate, available=available, verified=verified,
-        language=language, sort=sort, cursor=cursor, limit=limit,
+        min_rating=min_rating,
+        max_rate=max_rate,
+        available=available,
+        verified=verified,
+        language=language,
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
     )
     hits, next_cursor = await search_mod.search(session, query, get_settings())
     if identity is not None and cursor is None:
@@ -342,9 +352,7 @@ async def save_pro(pro_id: uuid.UUID, session: DbWrite, principal: CurrentPrinci
 
 
 @router.delete("/saved-pros/{pro_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def unsave_pro(
-    pro_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal
-) -> Response:
+async def unsave_pro(pro_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal) -> Response:
     await service.do_unsave_pro(session, principal.user_id, pro_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -421,4 +429,3 @@ async def reject(
     profile = await session.get(ProProfile, sub.pro_id)
     assert profile is not None
     return admin_out(sub, profile)
-

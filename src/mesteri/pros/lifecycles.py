@@ -22,7 +22,9 @@ VERIFICATION_LIFECYCLE = StateMachine(
         Transition("reject", frozenset({_P}), _R, frozenset({Actor.OPERATOR})),
         Transition("reverify", frozenset({_V}), _P, frozenset({Actor.SYSTEM})),
         Transition(
-            "supersede", frozenset({_P, _R, _V}), SubmissionState.SUPERSEDED,
+            "supersede",
+            frozenset({_P, _R, _V}),
+            SubmissionState.SUPERSEDED,
             frozenset({Actor.SYSTEM}),
         ),
     ],

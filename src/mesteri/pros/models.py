@@ -71,7 +71,9 @@ class ProProfile(Base):
         ),
         Index("ix_pro_profiles_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_pro_profiles_category_ids", "category_ids", postgresql_using="gin"),
-        Index("ix_pro_profiles_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}),
+        Index(
+            "ix_pro_profiles_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -146,7 +148,11 @@ class PortfolioItem(Base):
 class VerificationSubmission(Base):
     __tablename__ = "verification_submissions"
     __table_args__ = (
-        Index("ix_verification_submissions_queue", "submitted_at", postgresql_where=text("state = 'pending'")),
+        Index(
+            "ix_verification_submissions_queue",
+            "submitted_at",
+            postgresql_where=text("state = 'pending'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

@@ -16,16 +16,16 @@ from mesteri.accounts.deps import Client, WebAuth, WebAuthRequired
 from mesteri.catalog import reference
 from mesteri.catalog import service as catalog
 from mesteri.config import get_settings
+from mesteri.kit import i18n
 from mesteri.kit.db import DbWrite
 from mesteri.kit.errors import DomainError, InvalidInputError
-from mesteri.kit import i18n
 from mesteri.kit.i18n import get_language
 from mesteri.kit.web import form_errors, render, templates
 from mesteri.media import service as media
 from mesteri.pros import api as shapes
 from mesteri.pros import search as search_mod
 from mesteri.pros import service
-from mesteri.pros.schemas import CraftIn, PortfolioIn, ProPatch, VerificationIn
+from mesteri.pros.schemas import CraftIn, PortfolioIn, ProOut, ProPatch, VerificationIn
 
 router = APIRouter()
 
@@ -54,8 +54,15 @@ def _categories() -> list[dict[str, Any]]:
     out = []
     for c in catalog.list_categories():
         depth[c.id] = depth[c.parent_id] + 1 if c.parent_id else 0
-        out.append({"id": c.id, "slug": c.slug, "name": catalog.category_name(c, language),
-                    "depth": depth[c.id], "icon": c.icon})
+        out.append(
+            {
+                "id": c.id,
+                "slug": c.slug,
+                "name": catalog.category_name(c, language),
+                "depth": depth[c.id],
+                "icon": c.icon,
+            }
+        )
     return out
 
 
@@ -64,8 +71,10 @@ def _places() -> list[dict[str, Any]]:
     language = get_language()
     rows = [p for p in reference.places() if p["country"] == country]
     return sorted(
-        ({"id": p["id"], "name": p["names"].get(language) or p["name"], "county": p["county"]}
-         for p in rows),
+        (
+            {"id": p["id"], "name": p["names"].get(language) or p["name"], "county": p["county"]}
+            for p in rows
+        ),
         key=lambda p: str(p["name"]),
     )
 
@@ -95,23 +104,43 @@ async def search_page(
     cursor: str = Query(default="", max_length=400),
 ) -> Response:
     """Filters live in the URL, so a search can be shared, bookmarked and paged."""
-    form = {"q": q, "category": category, "place_id": place_id, "radius_km": radius_km,
-            "min_rating": min_rating, "verified": verified, "available": available,
-            "sort": sort if sort in ("relevance", "distance", "rating", "price") else "relevance"}
-    context: dict[str, Any] = {"form": form, "categories": _categories(), "places": _places(),
-                               "hits": [], "next_cursor": None, "error": None, "searched": False}
+    form = {
+        "q": q,
+        "category": category,
+        "place_id": place_id,
+        "radius_km": radius_km,
+        "min_rating": min_rating,
+        "verified": verified,
+        "available": available,
+        "sort": sort if sort in ("relevance", "distance", "rating", "price") else "relevance",
+    }
+    context: dict[str, Any] = {
+        "form": form,
+        "categories": _categories(),
+        "places": _places(),
+        "hits": [],
+        "next_cursor": None,
+        "error": None,
+        "searched": False,
+    }
     try:
         place = uuid.UUID(place_id) if place_id else None
         query = search_mod.SearchQuery(
-            q=q or None, category=category or None, place_id=place,
+            q=q or None,
+            category=category or None,
+            place_id=place,
             radius_km=(_float(radius_km) or 50.0) if place else None,
-            min_rating=_float(min_rating), verified=verified == "1" or None,
-            available=available == "1" or None, sort=form["sort"], cursor=cursor or None,
+            min_rating=_float(min_rating),
+            verified=verified == "1" or None,
+            available=available == "1" or None,
+            sort=form["sort"],
+            cursor=cursor or None,
             limit=20,
         )
         hits, next_cursor = await search_mod.search(session, query, get_settings())
-        context.update(hits=[shapes.hit_out(h) for h in hits], next_cursor=next_cursor,
-                       searched=True)
+        context.update(
+            hits=[shapes.hit_out(h) for h in hits], next_cursor=next_cursor, searched=True
+        )
     except ValueError:
         context["error"] = InvalidInputError.message
     except DomainError as exc:
@@ -133,8 +162,10 @@ async def profile_page(
         request,
         "pros/profile.html",
         {
-            "pro": shapes.ProOut(**shapes.pro_fields(profile, crafts)),
-            "portfolio": [shapes.portfolio_out(i) for i in await service.list_portfolio(session, pro_id)],
+            "pro": ProOut(**shapes.pro_fields(profile, crafts)),
+            "portfolio": [
+                shapes.portfolio_out(i) for i in await service.list_portfolio(session, pro_id)
+            ],
             "saved": saved,
         },
     )
@@ -207,15 +238,18 @@ async def onboarding_profile(
         try:
             crafts = []
             if primary_category:
-                crafts.append(CraftIn(category_id=uuid.UUID(primary_category), primary=True,
-                                      years=int(years or 0)))
+                crafts.append(
+                    CraftIn(
+                        category_id=uuid.UUID(primary_category), primary=True, years=int(years or 0)
+                    )
+                )
             for other in other_categories or []:
                 if other and other != primary_category:
                     crafts.append(CraftIn(category_id=uuid.UUID(other)))
             patch = ProPatch(
                 display_name=display_name.strip() or None,
                 bio=bio,
-                business_type=business_type or None,  # type: ignore[arg-type]
+                business_type=business_type or None,
                 business_id=business_id or None,
                 crafts=crafts or None,
                 place_id=uuid.UUID(place_id) if place_id else None,
@@ -250,8 +284,12 @@ async def onboarding_photo(
     with form_errors(request, "pros/onboarding.html", **context):
         data = await _read_file(photo)
         stored = await media.do_store(
-            session, auth[0].id, purpose="portfolio", data=data,
-            content_type=photo.content_type or "image/jpeg", filename=photo.filename,
+            session,
+            auth[0].id,
+            purpose="portfolio",
+            data=data,
+            content_type=photo.content_type or "image/jpeg",
+            filename=photo.filename,
         )
         await service.do_add_portfolio_item(
             session, auth[0].id, PortfolioIn(media_id=stored.id, caption=caption[:300])
@@ -274,8 +312,12 @@ async def onboarding_verification(
         purpose = "registration_certificate" if kind == "kyb" else "id_document"
         data = await _read_file(document)
         stored = await media.do_store(
-            session, auth[0].id, purpose=purpose, data=data,
-            content_type=document.content_type or "application/pdf", filename=document.filename,
+            session,
+            auth[0].id,
+            purpose=purpose,
+            data=data,
+            content_type=document.content_type or "application/pdf",
+            filename=document.filename,
         )
         profile = context["profile"]
         await service.do_submit_verification(
@@ -308,45 +350,69 @@ async def queue_page(
     rows, next_cursor = await service.list_verification_queue(
         session, state=state, cursor=cursor, limit=50
     )
-    return render(request, "pros/queue.html",
-                  {"rows": rows, "next_cursor": next_cursor, "state": state})
+    return render(
+        request, "pros/queue.html", {"rows": rows, "next_cursor": next_cursor, "state": state}
+    )
 
 
 async def _review_context(
     session: DbWrite, submission_id: uuid.UUID, auth: WebAuthRequired, client: Client
 ) -> dict[str, Any]:
-    sub, profile = await service.access_submission_for_staff(session, submission_id, auth[1], client)
+    sub, profile = await service.access_submission_for_staff(
+        session, submission_id, auth[1], client
+    )
     documents = []
     for doc_id in sub.document_ids:
         try:
             link = await media.access_download(session, doc_id, auth[1], client=client)
-            documents.append({"id": doc_id, "url": link.url, "purpose": link.upload.purpose,
-                              "content_type": link.upload.content_type,
-                              "thumb": link.thumbnail_url})
+            documents.append(
+                {
+                    "id": doc_id,
+                    "url": link.url,
+                    "purpose": link.upload.purpose,
+                    "content_type": link.upload.content_type,
+                    "thumb": link.thumbnail_url,
+                }
+            )
         except DomainError:
-            documents.append({"id": doc_id, "url": None, "purpose": None, "content_type": None,
-                              "thumb": None})
-    return {"sub": shapes.admin_out(sub, profile), "documents": documents,
-            "pro": profile, "place": catalog.place_name(profile.place_id)}
+            documents.append(
+                {"id": doc_id, "url": None, "purpose": None, "content_type": None, "thumb": None}
+            )
+    return {
+        "sub": shapes.admin_out(sub, profile),
+        "documents": documents,
+        "pro": profile,
+        "place": catalog.place_name(profile.place_id),
+    }
 
 
 @router.get("/admin/verifications/{submission_id}")
 async def review_page(
-    request: Request, session: DbWrite, auth: WebAuthRequired, client: Client,
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
     submission_id: uuid.UUID,
 ) -> Response:
     """Every opening of this page and of each document is audited."""
-    return render(request, "pros/review.html",
-                  await _review_context(session, submission_id, auth, client))
+    return render(
+        request, "pros/review.html", await _review_context(session, submission_id, auth, client)
+    )
 
 
 @router.post("/admin/verifications/{submission_id}/decide")
 async def decide(
-    request: Request, session: DbWrite, auth: WebAuthRequired, client: Client,
-    submission_id: uuid.UUID, decision: Text = "", reason: Text = "",
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    submission_id: uuid.UUID,
+    decision: Text = "",
+    reason: Text = "",
 ) -> Response:
     context = await _review_context(session, submission_id, auth, client)
     with form_errors(request, "pros/review.html", **context):
-        await service.do_decide(session, submission_id, auth[1], client,
-                                approve=decision == "approve", reason=reason)
+        await service.do_decide(
+            session, submission_id, auth[1], client, approve=decision == "approve", reason=reason
+        )
     return _redirect("/admin/verifications?decided=1")

@@ -129,7 +129,9 @@ def bbox_sql(lat0: float, lon0: float, radius_km: float) -> ColumnElement[bool]:
     dlat = radius_km / KM_PER_DEGREE
     dlon = radius_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat0)), 0.01))
     return literal_column("point(pro_profiles.lon, pro_profiles.lat)").op("<@")(
-        text(f"box(point({lon0 - dlon!r}, {lat0 - dlat!r}), point({lon0 + dlon!r}, {lat0 + dlat!r}))")
+        text(
+            f"box(point({lon0 - dlon!r}, {lat0 - dlat!r}), point({lon0 + dlon!r}, {lat0 + dlat!r}))"
+        )
     )
 
 
@@ -234,7 +236,9 @@ async def search(
         after = tuple_(literal(value), literal(uuid.UUID(str(last_id))))
         outer = outer.where(row < after if descending else row > after)
     order = (
-        [key_column.desc(), inner.c.id.desc()] if descending else [key_column.asc(), inner.c.id.asc()]
+        [key_column.desc(), inner.c.id.desc()]
+        if descending
+        else [key_column.asc(), inner.c.id.asc()]
     )
     rows = (await session.execute(outer.order_by(*order).limit(query.limit + 1))).all()
     hits = [
@@ -260,13 +264,19 @@ async def search(
     next_cursor = None
     if len(rows) > query.limit and hits:
         last = rows[query.limit - 1]
-        key_name = {"relevance": "score", "distance": "distance_km", "rating": "rating_key",
-                    "price": "price_key"}[query.sort]
+        key_name = {
+            "relevance": "score",
+            "distance": "distance_km",
+            "rating": "rating_key",
+            "price": "price_key",
+        }[query.sort]
         next_cursor = encode_cursor([getattr(last, key_name), str(last.id)])
     return hits, next_cursor
 
 
-async def suggest(session: ReadSession, q: str, language: str, limit: int = 8) -> list[dict[str, Any]]:
+async def suggest(
+    session: ReadSession, q: str, language: str, limit: int = 8
+) -> list[dict[str, Any]]:
     """Autocomplete over categories (any language), pro names and places."""
     term = fold(q.strip())
     if not term:
@@ -276,8 +286,12 @@ async def suggest(session: ReadSession, q: str, language: str, limit: int = 8) -
         words = " ".join(fold(n) for n in cat.names.values()).split()
         if any(w.startswith(term) for w in words) or fold(cat.slug).startswith(term):
             out.append(
-                {"type": "category", "id": cat.id, "label": catalog.category_name(cat, language),
-                 "detail": cat.slug}
+                {
+                    "type": "category",
+                    "id": cat.id,
+                    "label": catalog.category_name(cat, language),
+                    "detail": cat.slug,
+                }
             )
         if len(out) >= limit // 2:
             break
@@ -291,7 +305,12 @@ async def suggest(session: ReadSession, q: str, language: str, limit: int = 8) -
         )
     ).all()
     out.extend(
-        {"type": "pro", "id": r.id, "label": r.display_name, "detail": catalog.place_name(r.place_id)}
+        {
+            "type": "pro",
+            "id": r.id,
+            "label": r.display_name,
+            "detail": catalog.place_name(r.place_id),
+        }
         for r in pros
     )
     for place in await catalog.search_places(session, q, limit=3):

@@ -127,7 +127,7 @@ async def list_crafts(session: ReadSession, pro_id: uuid.UUID) -> Sequence[ProCr
 
 
 def _search_text(profile: ProProfile, craft_ids: Sequence[uuid.UUID]) -> str:
-    names = []
+    names: list[str] = []
     for cid in craft_ids:
         for ref in (cid, *catalog.ancestors(cid)):
             names.extend(catalog.get_category(ref).names.values())
@@ -323,8 +323,11 @@ async def _reverify(session: WriteSession, profile: ProProfile) -> None:
     profile.verification_state = VerificationState.PENDING
     profile.verified_at = None
     audit.record(
-        session, "verification.reverify", actor_id=profile.user_id,
-        subject_type="pro", subject_id=profile.id,
+        session,
+        "verification.reverify",
+        actor_id=profile.user_id,
+        subject_type="pro",
+        subject_id=profile.id,
     )
 
 
@@ -347,9 +350,7 @@ async def do_submit_verification(
     business_id = None
     if body.kind == "kyb":
         if "registration_certificate" not in purposes:
-            raise DocumentsRequiredError(
-                field="document_ids", what="the registration certificate"
-            )
+            raise DocumentsRequiredError(field="document_ids", what="the registration certificate")
         business_id = check_business(body.business_type or profile.business_type, body.business_id)
         if business_id is None:
             raise BusinessIdRequiredError(
@@ -375,8 +376,14 @@ async def do_submit_verification(
     profile.verification_state = VerificationState.PENDING
     profile.verified_at = None
     audit.record(
-        session, "verification.submitted", actor_id=user_id, subject_type="verification",
-        subject_id=submission.id, ip=client.ip, user_agent=client.user_agent, kind=body.kind,
+        session,
+        "verification.submitted",
+        actor_id=user_id,
+        subject_type="verification",
+        subject_id=submission.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        kind=body.kind,
     )
     await session.flush()
     return submission
@@ -385,10 +392,7 @@ async def do_submit_verification(
 async def list_verification_queue(
     session: ReadSession, *, state: str = "pending", cursor: str | None, limit: int
 ) -> tuple[list[tuple[VerificationSubmission, ProProfile]], str | None]:
-    query = (
-        select(VerificationSubmission)
-        .where(VerificationSubmission.state == state)
-    )
+    query = select(VerificationSubmission).where(VerificationSubmission.state == state)
     keys = (VerificationSubmission.submitted_at, VerificationSubmission.id)
     rows = (
         await session.scalars(
@@ -418,9 +422,13 @@ async def access_submission_for_staff(
     profile = await session.get(ProProfile, submission.pro_id)
     assert profile is not None
     audit.record(
-        session, "verification.viewed", actor_id=principal.user_id,
-        subject_type="verification", subject_id=submission.id,
-        ip=client.ip, user_agent=client.user_agent,
+        session,
+        "verification.viewed",
+        actor_id=principal.user_id,
+        subject_type="verification",
+        subject_id=submission.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
     )
     return submission, profile
 
@@ -444,7 +452,11 @@ async def do_decide(
     assert profile is not None
     name = "approve" if approve else "reject"
     await VERIFICATION_LIFECYCLE.apply(
-        session, submission, name, actor=Actor.OPERATOR, actor_id=principal.user_id,
+        session,
+        submission,
+        name,
+        actor=Actor.OPERATOR,
+        actor_id=principal.user_id,
         data={"reason": reason} if reason else None,
     )
     now = clock.now()
@@ -456,13 +468,19 @@ async def do_decide(
     profile.verified_at = now if approve else None
     profile.updated_at = now
     await media.do_schedule_deletion(
-        session, submission.document_ids,
+        session,
+        submission.document_ids,
         timedelta(days=get_settings().verification_document_days),
     )
     audit.record(
-        session, f"verification.{'approved' if approve else 'rejected'}",
-        actor_id=principal.user_id, subject_type="verification", subject_id=submission.id,
-        ip=client.ip, user_agent=client.user_agent, pro_id=str(profile.id),
+        session,
+        f"verification.{'approved' if approve else 'rejected'}",
+        actor_id=principal.user_id,
+        subject_type="verification",
+        subject_id=submission.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        pro_id=str(profile.id),
         **({"reason": submission.reason} if not approve else {}),
     )
     await session.flush()
