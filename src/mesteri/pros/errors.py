@@ -57,7 +57,11 @@ class InvalidLanguageError(InvalidInputError):
 
 class DocumentsRequiredError(InvalidInputError):
     code = "documents_required"
-    message = "Add {what} to the request."
+    message = "Add an identity document to the request."
+
+
+class CertificateRequiredError(DocumentsRequiredError):
+    message = "Add the business registration certificate to the request."
 
 
 class ProfileIncompleteError(ConflictError):

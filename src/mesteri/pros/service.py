@@ -30,6 +30,7 @@ from mesteri.kit.text import fold
 from mesteri.media import service as media
 from mesteri.pros.errors import (
     BusinessIdRequiredError,
+    CertificateRequiredError,
     DocumentsRequiredError,
     InvalidBusinessIdError,
     InvalidBusinessTypeError,
@@ -346,7 +347,7 @@ async def do_submit_verification(
     )
     purposes = {u.purpose for u in uploads}
     if body.kind == "kyc" and "id_document" not in purposes:
-        raise DocumentsRequiredError(field="document_ids", what="an identity document")
+        raise DocumentsRequiredError(field="document_ids")
     business_id = None
     if body.kind == "kyb":
         if "registration_certificate" not in purposes:
