@@ -13,9 +13,12 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from mesteri.catalog.reference import category_id, place_id
+
 pytestmark = pytest.mark.browser
 
 ADMIN = "admin@demo.mesteri.ro"
+CLUJ = str(place_id("RO", "Cluj-Napoca"))
 
 
 def submit(page: Any, form: str) -> None:
@@ -36,7 +39,11 @@ def national(phone: str) -> str:
 
 
 def test_pro_onboarding_staff_approval_and_client_search(
-    browser: Any, server: Any, person: Any, demo_password: str, assert_accessible: Any,
+    browser: Any,
+    server: Any,
+    person: Any,
+    demo_password: str,
+    assert_accessible: Any,
     tmp_path: Path,
 ) -> None:
     pro = browser.new_context(base_url=server.base_url, locale="en-US")
@@ -55,8 +62,8 @@ def test_pro_onboarding_staff_approval_and_client_search(
     assert_accessible(page, "onboarding")
     name = f"Elena Zugrăveli {person.email[4:10]}"
     page.locator("input[name=display_name]").fill(name)
-    page.locator("select[name=primary_category]").select_option(label="Painting and decorating")
-    page.locator("select[name=place_id]").select_option(label="Cluj-Napoca (Cluj)")
+    page.locator("select[name=primary_category]").select_option(value=str(category_id("painting")))
+    page.locator("select[name=place_id]").select_option(value=CLUJ)
     page.locator("input[name=rate_min]").fill("70")
     page.locator("input[name=rate_max]").fill("120")
     page.locator("textarea[name=bio]").fill("Zugrăveli decorative, tapet și vopsitorie.")
@@ -64,7 +71,9 @@ def test_pro_onboarding_staff_approval_and_client_search(
     expect(page.locator(".alert.success")).to_be_visible()
 
     # Step 2: a photo, sent with a progress bar (XHR), then the page reloads.
-    page.locator("input[name=photo]").set_input_files(str(_image(tmp_path / "wall.jpg", (180, 90, 40))))
+    page.locator("input[name=photo]").set_input_files(
+        str(_image(tmp_path / "wall.jpg", (180, 90, 40)))
+    )
     page.locator("form[action='/pro/onboarding/photo'] input[name=caption]").fill("Living renovat")
     with page.expect_navigation(wait_until="load"):
         page.locator("form[action='/pro/onboarding/photo'] button[type=submit]").click()
@@ -72,7 +81,9 @@ def test_pro_onboarding_staff_approval_and_client_search(
 
     # Step 3: the identity document.
     page.locator("input[name=legal_name]").fill(f"{person.first_name} {person.last_name}")
-    page.locator("input[name=document]").set_input_files(str(_image(tmp_path / "id.jpg", (20, 20, 160))))
+    page.locator("input[name=document]").set_input_files(
+        str(_image(tmp_path / "id.jpg", (20, 20, 160)))
+    )
     with page.expect_navigation(wait_until="load"):
         page.locator("form[action='/pro/onboarding/verification'] button[type=submit]").click()
     expect(page.locator("#step-verification .alert.warning")).to_be_visible()
@@ -113,10 +124,11 @@ def test_pro_onboarding_staff_approval_and_client_search(
     assert_accessible(page, "search")
     page.locator("input[name=q]").fill("zugraveli")
     page.locator("select[name=category]").select_option(value="painting")
-    page.locator("select[name=place_id]").select_option(label="Cluj-Napoca (Cluj)")
+    page.locator("select[name=place_id]").select_option(value=CLUJ)
     page.locator("input[name=verified]").check()
     submit(page, "form[role=search]")
-    assert "verified=1" in page.url and "category=painting" in page.url
+    assert "verified=1" in page.url
+    assert "category=painting" in page.url
     card = page.locator(".result", has_text=name)
     expect(card).to_be_visible()
     expect(card.locator(".badge.verified")).to_be_visible()

@@ -218,7 +218,7 @@ async def seed_market(
             VerificationState.VERIFIED
             if roll < 0.55
             else VerificationState.PENDING
-            if roll < 0.7
+            if roll < 0.62
             else VerificationState.NONE
         )
         rate_min = rng.randrange(40, 200) * 100

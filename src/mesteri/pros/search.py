@@ -35,7 +35,11 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
+    Select,
+    Uuid,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     func,
@@ -46,6 +50,7 @@ from sqlalchemy import (
     text,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from mesteri.catalog import service as catalog
@@ -116,11 +121,11 @@ def origin_of(query: SearchQuery) -> tuple[float, float] | None:
 def haversine_sql(lat0: float, lon0: float) -> ColumnElement[float]:
     p = ProProfile
     rlat0 = math.radians(lat0)
-    dlat = func.radians(p.lat - lat0)
-    dlon = func.radians(p.lon - lon0)
-    a = func.power(func.sin(dlat / 2), 2) + math.cos(rlat0) * func.cos(
+    half_dlat = func.radians(p.lat - lat0) / 2.0
+    half_dlon = func.radians(p.lon - lon0) / 2.0
+    a = func.power(func.sin(half_dlat), 2.0) + math.cos(rlat0) * func.cos(
         func.radians(p.lat)
-    ) * func.power(func.sin(dlon / 2), 2)
+    ) * func.power(func.sin(half_dlon), 2.0)
     return cast(2 * EARTH_KM * func.asin(func.sqrt(func.least(1.0, a))), Float)
 
 
@@ -146,7 +151,8 @@ def score_sql(
     )
     skill: ColumnElement[float] = literal(0.0)
     if category_ids:
-        skill = case((p.primary_category_id.in_(category_ids), 1.0), else_=0.6)
+        cats = bindparam("skill_categories", category_ids, type_=ARRAY(Uuid))
+        skill = case((p.primary_category_id == any_(cats), 1.0), else_=0.6)
     text_rank: ColumnElement[float] = literal(0.0)
     if tsq is not None:
         text_rank = func.ts_rank(p.search_vector, tsq, 32)
@@ -165,9 +171,16 @@ def score_sql(
     )
 
 
-async def search(
-    session: ReadSession, query: SearchQuery, settings: Settings
-) -> tuple[list[Hit], str | None]:
+_KEY_NAMES = {
+    "relevance": "score",
+    "distance": "distance_km",
+    "rating": "rating_key",
+    "price": "price_key",
+}
+
+
+def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
+    """The one SELECT behind a search page (also used by ``bench.search`` for EXPLAIN)."""
     p = ProProfile
     where: list[ColumnElement[bool]] = [p.listed.is_(True), p.market == settings.market]
     origin = origin_of(query)
@@ -240,7 +253,13 @@ async def search(
         if descending
         else [key_column.asc(), inner.c.id.asc()]
     )
-    rows = (await session.execute(outer.order_by(*order).limit(query.limit + 1))).all()
+    return outer.order_by(*order).limit(query.limit + 1)
+
+
+async def search(
+    session: ReadSession, query: SearchQuery, settings: Settings
+) -> tuple[list[Hit], str | None]:
+    rows = (await session.execute(statement(query, settings))).all()
     hits = [
         Hit(
             id=r.id,
@@ -264,13 +283,7 @@ async def search(
     next_cursor = None
     if len(rows) > query.limit and hits:
         last = rows[query.limit - 1]
-        key_name = {
-            "relevance": "score",
-            "distance": "distance_km",
-            "rating": "rating_key",
-            "price": "price_key",
-        }[query.sort]
-        next_cursor = encode_cursor([getattr(last, key_name), str(last.id)])
+        next_cursor = encode_cursor([getattr(last, _KEY_NAMES[query.sort]), str(last.id)])
     return hits, next_cursor
 
 

@@ -30,7 +30,6 @@ from mesteri.kit.text import fold
 from mesteri.media import service as media
 from mesteri.pros.errors import (
     BusinessIdRequiredError,
-    CertificateRequiredError,
     DocumentsRequiredError,
     InvalidBusinessIdError,
     InvalidBusinessTypeError,
