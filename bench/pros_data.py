@@ -137,11 +137,26 @@ def generate(url: str, pros: int, *, batch_size: int = 250_000, quiet: bool = Fa
             done += n
             if not quiet:
                 print(f"  {done:,} pros ({time.monotonic() - start:.0f} s)", flush=True)
+        refresh_ranks(url)
         for _name, definition in indexes:
             conn.execute(definition)
         conn.execute("VACUUM ANALYZE pro_profiles")
         conn.execute("VACUUM ANALYZE users")
     return time.monotonic() - start
+
+
+def refresh_ranks(url: str) -> None:
+    """``rank_base`` for every pro, with the app's own expression (``static_score_sql``)."""
+    from sqlalchemy import create_engine, update
+
+    from mesteri.config import get_settings
+    from mesteri.pros.models import ProProfile
+    from mesteri.pros.search import static_score_sql
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(update(ProProfile).values(rank_base=static_score_sql(get_settings())))
+    engine.dispose()
 
 
 def main() -> None:

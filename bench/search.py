@@ -153,7 +153,9 @@ async def explain(url: str) -> str:
     )
     engine = create_engine(url, pool_size=1, max_overflow=0)
     try:
-        stmt = search_mod.statement(query, get_settings())
+        # The step of a relevance search whose cost could grow with the market: the
+        # candidate window (the re-ranking after it reads ``search_window`` rows by id).
+        stmt = search_mod.window_statement(query, get_settings(), get_settings().search_window)
         compiled = stmt.compile(dialect=engine.dialect)
         params = tuple(compiled.params[k] for k in compiled.positiontup or [])
         async with engine.connect() as conn:
@@ -289,9 +291,13 @@ def write_plans(plans: dict[int, str]) -> None:
     lines = [
         "# Search query plans",
         "",
-        "Written by `python -m bench.search` (`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)`) for",
+        "Written by `python -m bench.search` (`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)`) for the",
+        "candidate step of",
         "`GET /api/v1/pros?q=instal&category=installations&place_id=<București>&radius_km=25`",
-        "on the generated markets. The three filters are answered by indexes and combined",
+        "on the generated markets (the re-ranking after it reads `search_window` rows by primary",
+        "key). With many matches PostgreSQL walks `ix_pro_profiles_rank` (rank_base DESC,",
+        "WHERE listed) and stops after `search_window` matches, a cost that does not grow with",
+        "the market. With few matches the filters are answered by indexes and combined",
         "with a BitmapAnd: `ix_pro_profiles_search_vector` (GIN, text),",
         "`ix_pro_profiles_category_ids` (GIN, category sub-tree) and",
         "`ix_pro_profiles_location` (GiST on `point(lon, lat)`, bounding box), as the planner",

@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     rank_promoted_boost: float = 0.05
     rank_prior_rating: float = 4.0  # Bayesian prior mean …
     rank_prior_weight: float = 5.0  # … worth this many reviews
+    # The default sort re-ranks this many best candidates by the query-independent score.
+    search_window: int = Field(default=100, ge=20, le=2000)
 
     @model_validator(mode="after")
     def _refuse_insecure_prod(self) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ from sqlalchemy import update
 
 from mesteri.config import get_settings
 from mesteri.kit.db import WriteSession
+from mesteri.pros import service
 from mesteri.pros.models import ProProfile
 from tests.fixtures.accounts import bearer, register
 from tests.fixtures.pros import (
@@ -26,8 +28,9 @@ from tests.fixtures.pros import (
 
 
 async def _set(db: WriteSession, pro_id: str, **values: Any) -> None:
+    """Change a pro as the reviews and delivery modules will, then refresh its rank."""
     await db.execute(update(ProProfile).where(ProProfile.id == pro_id).values(**values))
-    await db.flush()
+    await service.do_refresh_rank(db, uuid.UUID(pro_id))
 
 
 @pytest.fixture
@@ -247,3 +250,30 @@ async def test_saved_pros_and_opt_in_history(
     assert [h["query"]["q"] for h in history] == ["instal"]
     await client.patch(f"{API}/clients/me", json={"search_history": False}, headers=auth)
     assert (await client.get(f"{API}/me/search-history", headers=auth)).json()["items"] == []
+
+
+@pytest.mark.parametrize("window", [2, 3, 100])
+async def test_relevance_pages_cover_every_match_once_past_the_window(
+    client: httpx.AsyncClient,
+    market: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    window: int,
+) -> None:
+    """The default sort re-ranks the best ``search_window`` candidates, then continues in
+    rank order: whatever the window, paging shows every match exactly once."""
+    monkeypatch.setattr(get_settings(), "search_window", window)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(20):
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get(f"{API}/pros", params=params)).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen))
+    assert set(market.values()) <= set(seen)
+    bad = await client.get(f"{API}/pros", params={"cursor": "bm90LWEtY3Vyc29y"})
+    assert bad.status_code == 422

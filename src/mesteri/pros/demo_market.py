@@ -339,7 +339,7 @@ async def seed_market(
         )
     if subs:
         await session.execute(insert(VerificationSubmission), subs)
-    await session.flush()
+    await service.do_refresh_rank(session)
     return len(profiles)
 
 

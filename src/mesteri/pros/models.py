@@ -72,6 +72,18 @@ class ProProfile(Base):
         Index("ix_pro_profiles_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_pro_profiles_category_ids", "category_ids", postgresql_using="gin"),
         Index(
+            "ix_pro_profiles_location",
+            text("point(lon, lat)"),
+            postgresql_using="gist",
+            postgresql_where=text("listed"),
+        ),
+        Index(
+            "ix_pro_profiles_rank",
+            text("rank_base DESC"),
+            text("id DESC"),
+            postgresql_where=text("listed"),
+        ),
+        Index(
             "ix_pro_profiles_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}
         ),
     )
@@ -110,6 +122,8 @@ class ProProfile(Base):
     delivery_score: Mapped[float] = mapped_column(Float, default=0.0)  # on-time share, 0..1
     portfolio_count: Mapped[int] = mapped_column(Integer, default=0)
     promoted_until: Mapped[datetime | None]
+    # The query-independent part of the relevance score (pros.search.static_score_sql).
+    rank_base: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
     search_text: Mapped[str] = mapped_column(Text, default="")
     search_vector: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True), deferred=True

@@ -9,7 +9,9 @@ Indexes, not scans (plans in ``docs/search-plans.md``):
 - radius: a GiST index on ``point(lon, lat)`` narrows to the bounding box, then the exact
   great-circle (haversine) distance filters and is returned as ``distance_km``.
 
-Relevance (seed 003), each signal in [0, 1], weights from settings (``MESTERI_RANK_*``)::
+Relevance (seed 003), each signal in [0, 1], weights from settings (``MESTERI_RANK_*``);
+the query-independent part is stored per pro as ``rank_base`` (``do_refresh_rank``) and
+indexed, so the default sort retrieves the best candidates by it and re-ranks them::
 
     score = w_skill·skill + w_portfolio·portfolio + w_reviews·reviews + w_delivery·delivery
           + w_availability·availability + w_text·text + verified_boost·verified
@@ -45,7 +47,6 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    or_,
     select,
     text,
     tuple_,
@@ -57,7 +58,7 @@ from mesteri.catalog import service as catalog
 from mesteri.config import Settings
 from mesteri.kit import clock
 from mesteri.kit.db import ReadSession
-from mesteri.kit.pagination import decode_cursor, encode_cursor
+from mesteri.kit.pagination import InvalidCursorError, decode_cursor, encode_cursor
 from mesteri.kit.text import fold
 from mesteri.pros.errors import SortNeedsPlaceError
 from mesteri.pros.models import ProProfile
@@ -140,15 +141,32 @@ def bbox_sql(lat0: float, lon0: float, radius_km: float) -> ColumnElement[bool]:
     )
 
 
-def score_sql(
-    settings: Settings, category_ids: list[uuid.UUID] | None, tsq: Any | None
-) -> ColumnElement[float]:
+def static_score_sql(settings: Settings) -> ColumnElement[float]:
+    """The query-independent part of the score, stored as ``rank_base`` (indexed)."""
     p = ProProfile
     c, m = settings.rank_prior_weight, settings.rank_prior_rating
     reviews = ((c * m + p.rating_weighted_sum) / (c + p.rating_weight) - 1.0) / 4.0
     availability = case(
         (p.availability == "available", 1.0), (p.availability == "busy", 0.3), else_=0.0
     )
+    promoted = case((p.promoted_until > clock.now(), 1.0), else_=0.0)
+    verified = case((p.verification_state == "verified", 1.0), else_=0.0)
+    return cast(
+        settings.rank_portfolio * func.least(p.portfolio_count, 10) / 10.0
+        + settings.rank_reviews * reviews
+        + settings.rank_delivery * p.delivery_score
+        + settings.rank_availability * availability
+        + settings.rank_verified_boost * verified
+        + settings.rank_promoted_boost * promoted,
+        Float,
+    )
+
+
+def score_sql(
+    settings: Settings, category_ids: list[uuid.UUID] | None, tsq: Any | None
+) -> ColumnElement[float]:
+    """The full score: ``rank_base`` plus the parts that depend on the query."""
+    p = ProProfile
     skill: ColumnElement[float] = literal(0.0)
     if category_ids:
         cats = bindparam("skill_categories", category_ids, type_=ARRAY(Uuid))
@@ -156,33 +174,20 @@ def score_sql(
     text_rank: ColumnElement[float] = literal(0.0)
     if tsq is not None:
         text_rank = func.ts_rank(p.search_vector, tsq, 32)
-    promoted = case((p.promoted_until > clock.now(), 1.0), else_=0.0)
-    verified = case((p.verification_state == "verified", 1.0), else_=0.0)
-    return cast(
-        settings.rank_skill * skill
-        + settings.rank_portfolio * func.least(p.portfolio_count, 10) / 10.0
-        + settings.rank_reviews * reviews
-        + settings.rank_delivery * p.delivery_score
-        + settings.rank_availability * availability
-        + settings.rank_text * text_rank
-        + settings.rank_verified_boost * verified
-        + settings.rank_promoted_boost * promoted,
-        Float,
-    )
+    return cast(p.rank_base + settings.rank_skill * skill + settings.rank_text * text_rank, Float)
 
 
-_KEY_NAMES = {
-    "relevance": "score",
-    "distance": "distance_km",
-    "rating": "rating_key",
-    "price": "price_key",
-}
+@dataclass(frozen=True)
+class _Plan:
+    where: list[ColumnElement[bool]]
+    distance: ColumnElement[Any]
+    score: ColumnElement[float]
 
 
-def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
-    """The one SELECT behind a search page (also used by ``bench.search`` for EXPLAIN)."""
+def _plan(query: SearchQuery, settings: Settings) -> _Plan:
     p = ProProfile
-    where: list[ColumnElement[bool]] = [p.listed.is_(True), p.market == settings.market]
+    # Plain ``listed`` (not ``IS TRUE``) so the partial indexes (``WHERE listed``) apply.
+    where: list[ColumnElement[bool]] = [p.listed.expression, p.market == settings.market]
     origin = origin_of(query)
     distance: ColumnElement[Any] = literal(None, Float)
     if origin is not None:
@@ -211,31 +216,62 @@ def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
         where.append(p.verification_state == "verified")
     if query.language:
         where.append(p.languages.contains([query.language.lower()]))
+    return _Plan(where, distance, score_sql(settings, category_ids, tsq))
 
-    score = score_sql(settings, category_ids, tsq).label("score")
-    inner = (
-        select(
-            p.id,
-            p.display_name,
-            p.primary_category_id,
-            p.category_ids,
-            p.rating_avg,
-            p.reviews_count,
-            p.verification_state,
-            p.availability,
-            p.rate_min,
-            p.rate_max,
-            p.currency,
-            p.place_id,
-            p.portfolio_count,
-            score,
-            distance.label("distance_km"),
-            func.coalesce(p.rating_avg, 0.0).label("rating_key"),
-            func.coalesce(p.rate_min, 2**31 - 1).label("price_key"),
-        )
-        .where(and_(*where))
-        .subquery("hits")
+
+def _columns(plan: _Plan) -> list[Any]:
+    p = ProProfile
+    return [
+        p.id,
+        p.display_name,
+        p.primary_category_id,
+        p.category_ids,
+        p.rating_avg,
+        p.reviews_count,
+        p.verification_state,
+        p.availability,
+        p.rate_min,
+        p.rate_max,
+        p.currency,
+        p.place_id,
+        p.portfolio_count,
+        p.rank_base,
+        plan.score.label("score"),
+        plan.distance.label("distance_km"),
+        func.coalesce(p.rating_avg, 0.0).label("rating_key"),
+        func.coalesce(p.rate_min, 2**31 - 1).label("price_key"),
+    ]
+
+
+_KEY_NAMES = {
+    "relevance": "score",
+    "distance": "distance_km",
+    "rating": "rating_key",
+    "price": "price_key",
+}
+
+
+def window_statement(
+    query: SearchQuery, settings: Settings, size: int
+) -> Select[uuid.UUID, float]:
+    """Relevance, step 1: the ``size`` best candidates by ``rank_base``. PostgreSQL either
+    walks ``ix_pro_profiles_rank`` in order and stops after ``size`` matches (many
+    matches: cost independent of the market's size) or combines the filter indexes and
+    sorts (few matches)."""
+    p = ProProfile
+    plan = _plan(query, settings)
+    return (
+        select(p.id, p.rank_base)
+        .where(and_(*plan.where))
+        .order_by(p.rank_base.desc(), p.id.desc())
+        .limit(size)
     )
+
+
+def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
+    """Other orders (distance, rating, price): one SELECT over every match, keyset pages."""
+    plan = _plan(query, settings)
+    inner = select(*_columns(plan)).where(and_(*plan.where)).subquery("hits")
     key_column, descending = {
         "relevance": (inner.c.score, True),
         "distance": (inner.c.distance_km, False),
@@ -256,35 +292,92 @@ def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
     return outer.order_by(*order).limit(query.limit + 1)
 
 
+def _hit(r: Any) -> Hit:
+    return Hit(
+        id=r.id,
+        display_name=r.display_name,
+        primary_category_id=r.primary_category_id,
+        category_ids=list(r.category_ids or []),
+        rating_avg=r.rating_avg,
+        reviews_count=r.reviews_count,
+        verification_state=r.verification_state,
+        availability=r.availability,
+        rate_min=r.rate_min,
+        rate_max=r.rate_max,
+        currency=r.currency,
+        place_id=r.place_id,
+        portfolio_count=r.portfolio_count,
+        score=r.score,
+        distance_km=r.distance_km,
+    )
+
+
 async def search(
     session: ReadSession, query: SearchQuery, settings: Settings
 ) -> tuple[list[Hit], str | None]:
+    if query.sort == "relevance":
+        return await _relevance(session, query, settings)
     rows = (await session.execute(statement(query, settings))).all()
-    hits = [
-        Hit(
-            id=r.id,
-            display_name=r.display_name,
-            primary_category_id=r.primary_category_id,
-            category_ids=list(r.category_ids or []),
-            rating_avg=r.rating_avg,
-            reviews_count=r.reviews_count,
-            verification_state=r.verification_state,
-            availability=r.availability,
-            rate_min=r.rate_min,
-            rate_max=r.rate_max,
-            currency=r.currency,
-            place_id=r.place_id,
-            portfolio_count=r.portfolio_count,
-            score=r.score,
-            distance_km=r.distance_km,
-        )
-        for r in rows[: query.limit]
-    ]
+    hits = [_hit(r) for r in rows[: query.limit]]
     next_cursor = None
     if len(rows) > query.limit and hits:
         last = rows[query.limit - 1]
         next_cursor = encode_cursor([getattr(last, _KEY_NAMES[query.sort]), str(last.id)])
     return hits, next_cursor
+
+
+async def _relevance(
+    session: ReadSession, query: SearchQuery, settings: Settings
+) -> tuple[list[Hit], str | None]:
+    """Retrieve, then re-rank. Step 1 takes the ``search_window`` best candidates by the
+    query-independent ``rank_base``; step 2 orders them by the full score (adding craft
+    and text relevance) and pages through them with a (score, id) cursor. Past the window,
+    pages continue in ``rank_base`` order (cursor ``b``), so every match is reachable
+    exactly once."""
+    p = ProProfile
+    plan = _plan(query, settings)
+    phase, value, last_id = "s", None, None
+    if query.cursor:
+        phase, value, last_id = decode_cursor(query.cursor, 3)
+        if phase not in ("s", "b"):
+            raise InvalidCursorError(field="cursor")
+        last_id = uuid.UUID(str(last_id))
+    window = settings.search_window
+    if phase == "s":
+        candidates = (await session.execute(window_statement(query, settings, window))).all()
+        if not candidates:
+            return [], None
+        ids = [c.id for c in candidates]
+        stmt = select(*_columns(plan)).where(p.id == any_(bindparam("ids", ids, ARRAY(Uuid))))
+        ranked = (await session.execute(stmt)).all()
+        ranked = sorted(ranked, key=lambda r: (r.score, r.id), reverse=True)
+        if value is not None:
+            ranked = [r for r in ranked if (r.score, r.id) < (value, last_id)]
+        page = ranked[: query.limit]
+        if len(ranked) > query.limit:
+            last = page[-1]
+            return [_hit(r) for r in page], encode_cursor(["s", last.score, str(last.id)])
+        if len(candidates) < window:
+            return [_hit(r) for r in page], None
+        # The window is used up: the next page continues after its last candidate.
+        edge = candidates[-1]
+        next_cursor = encode_cursor(["b", edge.rank_base, str(edge.id)])
+        if page:
+            return [_hit(r) for r in page], next_cursor
+        value, last_id = edge.rank_base, edge.id
+    after = tuple_(p.rank_base, p.id) < tuple_(literal(value), literal(last_id))
+    stmt = (
+        select(*_columns(plan))
+        .where(and_(*plan.where), after)
+        .order_by(p.rank_base.desc(), p.id.desc())
+        .limit(query.limit + 1)
+    )
+    rows = (await session.execute(stmt)).all()
+    hits = [_hit(r) for r in rows[: query.limit]]
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        return hits, encode_cursor(["b", last.rank_base, str(last.id)])
+    return hits, None
 
 
 async def suggest(
@@ -312,7 +405,7 @@ async def suggest(
     pros = (
         await session.execute(
             select(p.id, p.display_name, p.place_id)
-            .where(p.listed.is_(True), or_(p.name_key.startswith(term, autoescape=True)))
+            .where(p.listed, p.name_key.startswith(term, autoescape=True))
             .order_by((p.verification_state == "verified").desc(), p.reviews_count.desc())
             .limit(limit - len(out))
         )

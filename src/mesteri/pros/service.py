@@ -234,7 +234,7 @@ async def do_update_profile(session: WriteSession, user: User, patch: ProPatch) 
         and (profile.business_type, profile.business_id) != verified_before
     ):
         await _reverify(session, profile)
-    await session.flush()
+    await do_refresh_rank(session, profile.id)
     return profile
 
 
@@ -242,7 +242,20 @@ async def do_set_availability(session: WriteSession, user_id: uuid.UUID, value: 
     profile = await access_own_profile(session, user_id)
     profile.availability = value
     profile.updated_at = clock.now()
+    await do_refresh_rank(session, profile.id)
     return profile
+
+
+async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None) -> None:
+    """Recompute ``rank_base`` (the query-independent part of the search score) of one pro,
+    or of every pro (daily job: promotions expire, weights may have changed)."""
+    from mesteri.pros.search import static_score_sql
+
+    await session.flush()
+    stmt = update(ProProfile).values(rank_base=static_score_sql(get_settings()))
+    if pro_id is not None:
+        stmt = stmt.where(ProProfile.id == pro_id)
+    await session.execute(stmt.execution_options(synchronize_session=False))
 
 
 def is_verified(profile: ProProfile) -> bool:
@@ -292,7 +305,7 @@ async def do_add_portfolio_item(
         .where(ProProfile.id == profile.id)
         .values(portfolio_count=ProProfile.portfolio_count + 1)
     )
-    await session.flush()
+    await do_refresh_rank(session, profile.id)
     return row
 
 
@@ -385,7 +398,7 @@ async def do_submit_verification(
         user_agent=client.user_agent,
         kind=body.kind,
     )
-    await session.flush()
+    await do_refresh_rank(session, profile.id)
     return submission
 
 
@@ -483,7 +496,7 @@ async def do_decide(
         pro_id=str(profile.id),
         **({"reason": submission.reason} if not approve else {}),
     )
-    await session.flush()
+    await do_refresh_rank(session, profile.id)
     return submission
 
 

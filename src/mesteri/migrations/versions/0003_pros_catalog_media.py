@@ -116,6 +116,7 @@ def upgrade() -> None:
         sa.Column("delivery_score", sa.Float(), nullable=False),
         sa.Column("portfolio_count", sa.Integer(), nullable=False),
         sa.Column("promoted_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rank_base", sa.Float(), server_default=sa.text("0"), nullable=False),
         sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column(
             "search_vector",
@@ -159,6 +160,13 @@ def upgrade() -> None:
         ["category_ids"],
         unique=False,
         postgresql_using="gin",
+    )
+    op.create_index(
+        "ix_pro_profiles_rank",
+        "pro_profiles",
+        [sa.text("rank_base DESC"), sa.text("id DESC")],
+        unique=False,
+        postgresql_where=sa.text("listed"),
     )
     op.create_index(
         "ix_pro_profiles_name_key",
