@@ -155,7 +155,10 @@ async def explain(url: str) -> str:
     try:
         # The step of a relevance search whose cost could grow with the market: the
         # candidate window (the re-ranking after it reads ``search_window`` rows by id).
-        stmt = search_mod.window_statement(query, get_settings(), get_settings().search_window)
+        settings = get_settings()
+        stmt = search_mod.window_statement(
+            query, settings, settings.search_window, settings.search_scan
+        )
         compiled = stmt.compile(dialect=engine.dialect)
         params = tuple(compiled.params[k] for k in compiled.positiontup or [])
         async with engine.connect() as conn:

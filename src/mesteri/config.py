@@ -129,7 +129,9 @@ class Settings(BaseSettings):
     rank_prior_rating: float = 4.0  # Bayesian prior mean …
     rank_prior_weight: float = 5.0  # … worth this many reviews
     # The default sort re-ranks this many best candidates by the query-independent score.
-    search_window: int = Field(default=100, ge=20, le=2000)
+    search_window: int = Field(default=60, ge=20, le=2000)
+    # … found first among this many best-ranked pros (index-only; see pros/search.py).
+    search_scan: int = Field(default=5000, ge=100, le=100_000)
 
     @model_validator(mode="after")
     def _refuse_insecure_prod(self) -> Settings:

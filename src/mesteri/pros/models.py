@@ -77,10 +77,23 @@ class ProProfile(Base):
             postgresql_using="gist",
             postgresql_where=text("listed"),
         ),
+        # Relevance: walked in order, index-only (pros/search.py RANK_INDEX_INCLUDE).
         Index(
             "ix_pro_profiles_rank",
             text("rank_base DESC"),
             text("id DESC"),
+            postgresql_include=[
+                "market",
+                "lat",
+                "lon",
+                "category_ids",
+                "search_vector",
+                "rating_avg",
+                "rate_min",
+                "availability",
+                "verification_state",
+                "languages",
+            ],
             postgresql_where=text("listed"),
         ),
         Index(

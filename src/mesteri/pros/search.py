@@ -48,10 +48,10 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    text,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from mesteri.catalog import service as catalog
@@ -119,8 +119,7 @@ def origin_of(query: SearchQuery) -> tuple[float, float] | None:
     return None
 
 
-def haversine_sql(lat0: float, lon0: float) -> ColumnElement[float]:
-    p = ProProfile
+def haversine_sql(lat0: float, lon0: float, p: Any = ProProfile) -> ColumnElement[float]:
     rlat0 = math.radians(lat0)
     half_dlat = func.radians(p.lat - lat0) / 2.0
     half_dlon = func.radians(p.lon - lon0) / 2.0
@@ -130,15 +129,24 @@ def haversine_sql(lat0: float, lon0: float) -> ColumnElement[float]:
     return cast(2 * EARTH_KM * func.asin(func.sqrt(func.least(1.0, a))), Float)
 
 
-def bbox_sql(lat0: float, lon0: float, radius_km: float) -> ColumnElement[bool]:
-    """``point(lon, lat) <@ box(…)``: answered by the GiST index on the point."""
+def bbox_sql(
+    lat0: float, lon0: float, radius_km: float, p: Any = ProProfile
+) -> ColumnElement[bool]:
+    """``point(lon, lat) <@ box(…)``: answered by the GiST index on the point. Bound
+    parameters (not literals) keep the statement's compiled form cacheable."""
     dlat = radius_km / KM_PER_DEGREE
     dlon = radius_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat0)), 0.01))
-    return literal_column("point(pro_profiles.lon, pro_profiles.lat)").op("<@")(
-        text(
-            f"box(point({lon0 - dlon!r}, {lat0 - dlat!r}), point({lon0 + dlon!r}, {lat0 + dlat!r}))"
+    corner = [
+        bindparam(name, value, type_=Float)
+        for name, value in (
+            ("box_w", lon0 - dlon),
+            ("box_s", lat0 - dlat),
+            ("box_e", lon0 + dlon),
+            ("box_n", lat0 + dlat),
         )
-    )
+    ]
+    box = func.box(func.point(corner[0], corner[1]), func.point(corner[2], corner[3]))
+    return func.point(p.lon, p.lat).op("<@")(box)
 
 
 def static_score_sql(settings: Settings) -> ColumnElement[float]:
@@ -184,16 +192,18 @@ class _Plan:
     score: ColumnElement[float]
 
 
-def _plan(query: SearchQuery, settings: Settings) -> _Plan:
-    p = ProProfile
-    # Plain ``listed`` (not ``IS TRUE``) so the partial indexes (``WHERE listed``) apply.
-    where: list[ColumnElement[bool]] = [p.listed.expression, p.market == settings.market]
+def _plan(query: SearchQuery, settings: Settings, p: Any = ProProfile) -> _Plan:
+    where: list[ColumnElement[bool]] = [p.market == settings.market]
+    if p is ProProfile:
+        # Plain ``listed`` (not ``IS TRUE``) so the partial indexes (``WHERE listed``) apply;
+        # the bounded rank scan has it as its own condition.
+        where.insert(0, ProProfile.listed.expression)
     origin = origin_of(query)
     distance: ColumnElement[Any] = literal(None, Float)
     if origin is not None:
-        distance = haversine_sql(*origin)
+        distance = haversine_sql(*origin, p=p)
         if query.radius_km is not None:
-            where.append(bbox_sql(*origin, query.radius_km))
+            where.append(bbox_sql(*origin, query.radius_km, p=p))
             where.append(distance <= query.radius_km)
     elif query.sort == "distance":
         raise SortNeedsPlaceError(field="sort")
@@ -216,7 +226,9 @@ def _plan(query: SearchQuery, settings: Settings) -> _Plan:
         where.append(p.verification_state == "verified")
     if query.language:
         where.append(p.languages.contains([query.language.lower()]))
-    return _Plan(where, distance, score_sql(settings, category_ids, tsq))
+    return _Plan(
+        where, distance, score_sql(settings, category_ids, tsq) if p is ProProfile else literal(0.0)
+    )
 
 
 def _columns(plan: _Plan) -> list[Any]:
@@ -251,19 +263,56 @@ _KEY_NAMES = {
 }
 
 
+# Columns the filters read, carried by ``ix_pro_profiles_rank`` (INCLUDE) so the bounded
+# scan below is index-only: it never visits the table.
+RANK_INDEX_INCLUDE = (
+    "market",
+    "lat",
+    "lon",
+    "category_ids",
+    "search_vector",
+    "rating_avg",
+    "rate_min",
+    "availability",
+    "verification_state",
+    "languages",
+)
+
+
 def window_statement(
-    query: SearchQuery, settings: Settings, size: int
+    query: SearchQuery, settings: Settings, size: int, scan: int | None = None
 ) -> Select[uuid.UUID, float]:
-    """Relevance, step 1: the ``size`` best candidates by ``rank_base``. PostgreSQL either
-    walks ``ix_pro_profiles_rank`` in order and stops after ``size`` matches (many
-    matches: cost independent of the market's size) or combines the filter indexes and
-    sorts (few matches)."""
+    """Relevance, step 1: the ``size`` best matches by ``rank_base``.
+
+    With ``scan``, only the ``scan`` best-ranked listed pros are looked at, in index order
+    and index-only (``ix_pro_profiles_rank`` carries every filtered column): a cost that
+    does not depend on the size of the market. If fewer than ``size`` matches are among
+    them, the caller asks again without ``scan``; the filters' own indexes (text GIN,
+    category GIN, location GiST) then find the few matches wherever they are.
+    """
     p = ProProfile
-    plan = _plan(query, settings)
-    return (
-        select(p.id, p.rank_base)
-        .where(and_(*plan.where))
+    if scan is None:
+        plan = _plan(query, settings)
+        return (
+            select(p.id, p.rank_base)
+            .where(and_(*plan.where))
+            .order_by(p.rank_base.desc(), p.id.desc())
+            .limit(size)
+        )
+    columns = [p.id, p.rank_base, *(getattr(p, name) for name in RANK_INDEX_INCLUDE)]
+    top = (
+        select(*columns)
+        .where(p.listed)
         .order_by(p.rank_base.desc(), p.id.desc())
+        .limit(scan)
+        .subquery("top")
+    )
+    ranked = aliased(ProProfile, top)
+    plan = _plan(query, settings, p=ranked)
+    return (
+        select(ranked.id, ranked.rank_base)
+        .where(and_(*plan.where))
+        .order_by(ranked.rank_base.desc(), ranked.id.desc())
         .limit(size)
     )
 
@@ -344,7 +393,10 @@ async def _relevance(
         last_id = uuid.UUID(str(last_id))
     window = settings.search_window
     if phase == "s":
-        candidates = (await session.execute(window_statement(query, settings, window))).all()
+        scan = settings.search_scan
+        candidates = (await session.execute(window_statement(query, settings, window, scan))).all()
+        if len(candidates) < window:  # few matches among the best ranked: the filters' indexes
+            candidates = (await session.execute(window_statement(query, settings, window))).all()
         if not candidates:
             return [], None
         ids = [c.id for c in candidates]

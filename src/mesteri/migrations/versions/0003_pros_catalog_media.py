@@ -166,6 +166,18 @@ def upgrade() -> None:
         "pro_profiles",
         [sa.text("rank_base DESC"), sa.text("id DESC")],
         unique=False,
+        postgresql_include=[
+            "market",
+            "lat",
+            "lon",
+            "category_ids",
+            "search_vector",
+            "rating_avg",
+            "rate_min",
+            "availability",
+            "verification_state",
+            "languages",
+        ],
         postgresql_where=sa.text("listed"),
     )
     op.create_index(
