@@ -140,6 +140,8 @@ def prepare(server_url: str, size: int) -> str:
 
 
 async def explain(url: str) -> str:
+    from sqlalchemy import text
+
     from mesteri.catalog.reference import place_id
     from mesteri.config import get_settings
     from mesteri.kit.db import create_engine
@@ -156,16 +158,13 @@ async def explain(url: str) -> str:
         # The step of a relevance search whose cost could grow with the market: the
         # candidate window (the re-ranking after it reads ``search_window`` rows by id).
         settings = get_settings()
-        stmt = search_mod.window_statement(
-            query, settings, settings.search_window, settings.search_scan
-        )
-        compiled = stmt.compile(dialect=engine.dialect)
-        params = tuple(compiled.params[k] for k in compiled.positiontup or [])
+        rel = search_mod.relevance_sql(query, settings)
+        sql, params = search_mod.window_sql(rel, settings.search_window, settings.search_scan)
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")  # warm the connection's caches
-            await conn.exec_driver_sql(str(compiled), params)
-            result = await conn.exec_driver_sql(
-                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + str(compiled), params
+            await conn.execute(text(sql), params)
+            result = await conn.execute(
+                text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql), params
             )
             return "\n".join(row[0] for row in result.all())
     finally:

@@ -48,10 +48,10 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from mesteri.catalog import service as catalog
@@ -279,44 +279,6 @@ RANK_INDEX_INCLUDE = (
 )
 
 
-def window_statement(
-    query: SearchQuery, settings: Settings, size: int, scan: int | None = None
-) -> Select[uuid.UUID, float]:
-    """Relevance, step 1: the ``size`` best matches by ``rank_base``.
-
-    With ``scan``, only the ``scan`` best-ranked listed pros are looked at, in index order
-    and index-only (``ix_pro_profiles_rank`` carries every filtered column): a cost that
-    does not depend on the size of the market. If fewer than ``size`` matches are among
-    them, the caller asks again without ``scan``; the filters' own indexes (text GIN,
-    category GIN, location GiST) then find the few matches wherever they are.
-    """
-    p = ProProfile
-    if scan is None:
-        plan = _plan(query, settings)
-        return (
-            select(p.id, p.rank_base)
-            .where(and_(*plan.where))
-            .order_by(p.rank_base.desc(), p.id.desc())
-            .limit(size)
-        )
-    columns = [p.id, p.rank_base, *(getattr(p, name) for name in RANK_INDEX_INCLUDE)]
-    top = (
-        select(*columns)
-        .where(p.listed)
-        .order_by(p.rank_base.desc(), p.id.desc())
-        .limit(scan)
-        .subquery("top")
-    )
-    ranked = aliased(ProProfile, top)
-    plan = _plan(query, settings, p=ranked)
-    return (
-        select(ranked.id, ranked.rank_base)
-        .where(and_(*plan.where))
-        .order_by(ranked.rank_base.desc(), ranked.id.desc())
-        .limit(size)
-    )
-
-
 def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
     """Other orders (distance, rating, price): one SELECT over every match, keyset pages."""
     plan = _plan(query, settings)
@@ -375,6 +337,110 @@ async def search(
     return hits, next_cursor
 
 
+# ---------------------------------------------------------------- relevance, in plain SQL
+#
+# The default sort is the hot path: its statements are SQL text joined from constant
+# fragments (never from input; every value is bound), because building and compiling
+# SQLAlchemy expressions costs more CPU than PostgreSQL spends answering them.
+# They express exactly the same filters and score as ``_plan`` / ``score_sql``; the tests
+# check both paths against the same market.
+
+_HAVERSINE = (
+    "(2 * 6371.0088 * asin(sqrt(least(1.0, power(sin(radians(p.lat - :lat0) / 2), 2)"
+    " + :coslat0 * cos(radians(p.lat)) * power(sin(radians(p.lon - :lon0) / 2), 2)))))"
+)
+_RESULT_COLUMNS = (
+    "p.id, p.display_name, p.primary_category_id, p.category_ids, p.rating_avg,"
+    " p.reviews_count, p.verification_state, p.availability, p.rate_min, p.rate_max,"
+    " p.currency, p.place_id, p.portfolio_count, p.rank_base"
+)
+
+
+@dataclass(frozen=True)
+class RelevanceSql:
+    conditions: str
+    params: dict[str, Any]
+    score: str
+    distance: str
+
+
+def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
+    conds = ["p.market = :market"]
+    params: dict[str, Any] = {"market": settings.market}
+    origin = origin_of(query)
+    distance = "NULL::float8"
+    if origin is not None:
+        lat0, lon0 = origin
+        params.update(lat0=lat0, lon0=lon0, coslat0=math.cos(math.radians(lat0)))
+        distance = _HAVERSINE
+        if query.radius_km is not None:
+            dlat = query.radius_km / KM_PER_DEGREE
+            dlon = query.radius_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat0)), 0.01))
+            params.update(
+                box_w=lon0 - dlon,
+                box_s=lat0 - dlat,
+                box_e=lon0 + dlon,
+                box_n=lat0 + dlat,
+                radius=float(query.radius_km),
+            )
+            conds.append("point(p.lon, p.lat) <@ box(point(:box_w, :box_s), point(:box_e, :box_n))")
+            conds.append(f"{_HAVERSINE} <= :radius")
+    skill = "0.0"
+    if query.category:
+        params["cats"] = catalog.subtree(catalog.get_category(query.category).id)
+        conds.append("p.category_ids && CAST(:cats AS uuid[])")
+        skill = "CASE WHEN p.primary_category_id = ANY(CAST(:cats AS uuid[])) THEN 1.0 ELSE 0.6 END"
+    text_rank = "0.0"
+    terms = tsquery_text(query.q) if query.q else None
+    if terms:
+        params["tsq"] = terms
+        conds.append("p.search_vector @@ to_tsquery('simple', :tsq)")
+        text_rank = "ts_rank(p.search_vector, to_tsquery('simple', :tsq), 32)"
+    if query.min_rating is not None:
+        params["min_rating"] = float(query.min_rating)
+        conds.append("p.rating_avg >= :min_rating")
+    if query.max_rate is not None:
+        params["max_rate"] = int(query.max_rate)
+        conds.append("p.rate_min <= :max_rate")
+    if query.available:
+        conds.append("p.availability = 'available'")
+    if query.verified:
+        conds.append("p.verification_state = 'verified'")
+    if query.language:
+        params["language"] = query.language.lower()
+        conds.append("p.languages @> ARRAY[CAST(:language AS varchar)]")
+    params.update(w_skill=settings.rank_skill, w_text=settings.rank_text)
+    score = f"(p.rank_base + :w_skill * {skill} + :w_text * {text_rank})"
+    return RelevanceSql(" AND ".join(conds), params, score, distance)
+
+
+def window_sql(rel: RelevanceSql, size: int, scan: int | None) -> tuple[str, dict[str, Any]]:
+    """Relevance, step 1: the ``size`` best matches by ``rank_base``.
+
+    With ``scan``, only the ``scan`` best-ranked listed pros are looked at, in index order
+    and index-only (``ix_pro_profiles_rank`` carries every filtered column, see
+    ``RANK_INDEX_INCLUDE``): a cost that does not depend on the size of the market. If
+    fewer than ``size`` matches are among them, the caller asks again without ``scan``; the
+    filters' own indexes (text GIN, category GIN, location GiST) then find the few matches
+    wherever they are.
+    """
+    params = {**rel.params, "size": size}
+    if scan is None:
+        sql = (
+            "SELECT p.id, p.rank_base FROM pro_profiles AS p"  # noqa: S608 - fragments are constants
+            f" WHERE p.listed AND {rel.conditions} ORDER BY p.rank_base DESC, p.id DESC LIMIT :size"
+        )
+        return sql, params
+    params["scan"] = scan
+    included = ", ".join(RANK_INDEX_INCLUDE)
+    sql = (
+        f"SELECT p.id, p.rank_base FROM (SELECT id, rank_base, {included} FROM pro_profiles"  # noqa: S608
+        " WHERE listed ORDER BY rank_base DESC, id DESC LIMIT :scan) AS p"
+        f" WHERE {rel.conditions} ORDER BY p.rank_base DESC, p.id DESC LIMIT :size"
+    )
+    return sql, params
+
+
 async def _relevance(
     session: ReadSession, query: SearchQuery, settings: Settings
 ) -> tuple[list[Hit], str | None]:
@@ -383,25 +449,32 @@ async def _relevance(
     and text relevance) and pages through them with a (score, id) cursor. Past the window,
     pages continue in ``rank_base`` order (cursor ``b``), so every match is reachable
     exactly once."""
-    p = ProProfile
-    plan = _plan(query, settings)
+    rel = relevance_sql(query, settings)
     phase, value, last_id = "s", None, None
     if query.cursor:
         phase, value, last_id = decode_cursor(query.cursor, 3)
-        if phase not in ("s", "b"):
+        if phase not in ("s", "b") or not isinstance(value, (int, float)):
             raise InvalidCursorError(field="cursor")
-        last_id = uuid.UUID(str(last_id))
+        try:
+            last_id = uuid.UUID(str(last_id))
+        except ValueError as exc:
+            raise InvalidCursorError(field="cursor") from exc
     window = settings.search_window
     if phase == "s":
-        scan = settings.search_scan
-        candidates = (await session.execute(window_statement(query, settings, window, scan))).all()
+        sql, params = window_sql(rel, window, settings.search_scan)
+        candidates = (await session.execute(text(sql), params)).all()
         if len(candidates) < window:  # few matches among the best ranked: the filters' indexes
-            candidates = (await session.execute(window_statement(query, settings, window))).all()
+            sql, params = window_sql(rel, window, None)
+            candidates = (await session.execute(text(sql), params)).all()
         if not candidates:
             return [], None
-        ids = [c.id for c in candidates]
-        stmt = select(*_columns(plan)).where(p.id == any_(bindparam("ids", ids, ARRAY(Uuid))))
-        ranked = (await session.execute(stmt)).all()
+        by_ids = (
+            f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
+            " FROM pro_profiles AS p WHERE p.id = ANY(CAST(:ids AS uuid[]))"
+        )
+        ranked = (
+            await session.execute(text(by_ids), {**rel.params, "ids": [c.id for c in candidates]})
+        ).all()
         ranked = sorted(ranked, key=lambda r: (r.score, r.id), reverse=True)
         if value is not None:
             ranked = [r for r in ranked if (r.score, r.id) < (value, last_id)]
@@ -417,14 +490,20 @@ async def _relevance(
         if page:
             return [_hit(r) for r in page], next_cursor
         value, last_id = edge.rank_base, edge.id
-    after = tuple_(p.rank_base, p.id) < tuple_(literal(value), literal(last_id))
-    stmt = (
-        select(*_columns(plan))
-        .where(and_(*plan.where), after)
-        .order_by(p.rank_base.desc(), p.id.desc())
-        .limit(query.limit + 1)
+    after = (
+        f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
+        f" FROM pro_profiles AS p WHERE p.listed AND {rel.conditions}"
+        " AND (p.rank_base, p.id) < (:after_rank, CAST(:after_id AS uuid))"
+        " ORDER BY p.rank_base DESC, p.id DESC LIMIT :page_size"
     )
-    rows = (await session.execute(stmt)).all()
+    assert value is not None
+    params = {
+        **rel.params,
+        "after_rank": float(value),
+        "after_id": last_id,
+        "page_size": query.limit + 1,
+    }
+    rows = (await session.execute(text(after), params)).all()
     hits = [_hit(r) for r in rows[: query.limit]]
     if len(rows) > query.limit:
         last = rows[query.limit - 1]
