@@ -211,6 +211,10 @@ class RecordingSms:
         self.sent.append({"channel": "sms", "to": to, "body": body})
 
 
+# Loaded by the migrations (the catalog), not by tests: kept when the live database is emptied.
+REFERENCE_TABLES = ("alembic_version", "categories", "places")
+
+
 @pytest.fixture
 async def live(settings: Settings, live_database_url: str) -> AsyncIterator[LiveApp]:
     """The app on a database with real commits, plus a job runner; tables emptied first."""
@@ -220,8 +224,9 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
             await conn.execute(
                 text(
                     "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
-                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                )
+                    "WHERE schemaname = 'public' AND tablename <> ALL(:keep)"
+                ),
+                {"keep": list(REFERENCE_TABLES)},
             )
         ).scalar_one()
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -284,3 +289,13 @@ def count_queries(engine: AsyncEngine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+
+@pytest.fixture(autouse=True)
+def _local_media(tmp_path: Path) -> Iterator[None]:
+    """Each test stores uploads in its own directory (local storage)."""
+    from mesteri.media import storage
+
+    storage.install(storage.LocalStorage(tmp_path / "media", get_settings().secret_key))
+    yield
+    storage.install(None)

@@ -19,6 +19,7 @@ from mesteri.accounts import api as accounts_api
 from mesteri.accounts import pages as accounts_pages
 from mesteri.backoffice import api as backoffice_api
 from mesteri.backoffice import pages as backoffice_pages
+from mesteri.catalog import api as catalog_api
 from mesteri.config import Settings, get_settings
 from mesteri.devtools import api as dev_api
 from mesteri.kit import clock, jobs
@@ -33,10 +34,13 @@ from mesteri.kit.migrate import current_revision, head_revision
 from mesteri.kit.observability import RequestContextMiddleware, metrics
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.kit.web import csrf_protect, install_error_handlers
+from mesteri.media import api as media_api
 from mesteri.notifications import senders
 from mesteri.payments import api as payments_api
 from mesteri.payments import pages as payments_pages
 from mesteri.payments import providers
+from mesteri.pros import api as pros_api
+from mesteri.pros import pages as pros_pages
 from mesteri.web import pages as site_pages
 from mesteri.worker import run_background
 
@@ -107,6 +111,10 @@ def create_app(
         backoffice_api.router,
         payments_api.router,
         payments_api.admin,
+        catalog_api.router,
+        media_api.router,
+        pros_api.router,
+        pros_api.admin,
     ]
     if settings.dev_tools_enabled:
         api_routers.append(dev_api.router)
@@ -120,7 +128,9 @@ def create_app(
     pages.include_router(accounts_pages.router)
     pages.include_router(backoffice_pages.router)
     pages.include_router(payments_pages.router)
+    pages.include_router(pros_pages.router)
     app.include_router(pages)
+    app.include_router(media_api.files)  # signed URLs are their own protection
     app.include_router(site_pages.assets)
 
     app.add_api_route("/health", health, include_in_schema=False)

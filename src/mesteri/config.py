@@ -122,6 +122,35 @@ class Settings(BaseSettings):
     # http://127.0.0.1 browsers accept Secure cookies too, so it stays on everywhere.
     cookie_secure: bool = True
 
+    # ---- media (uploads): MESTERI_STORAGE=local keeps files under DATA_DIR/media
+    s3_bucket: str = "mesteri"
+    s3_endpoint_url: str | None = None  # MinIO, moto, any S3-compatible server
+    s3_region: str = "eu-central-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    upload_url_minutes: int = Field(default=15, ge=1, le=120)
+    download_url_seconds: int = Field(default=120, ge=10, le=3600)
+    # Uploads never completed or never attached to anything are deleted after this long.
+    orphan_upload_hours: int = Field(default=24, ge=1)
+    # Identity and business documents are deleted this long after the verification decision.
+    verification_document_days: int = Field(default=30, ge=0)
+
+    # ---- search ranking (seed 003): score = sum of weight * signal, each signal in [0, 1]
+    rank_skill: float = 0.30  # the searched category is the pro's primary (1) or other craft (0.6)
+    rank_portfolio: float = 0.10  # portfolio size, saturating at 10 items
+    rank_reviews: float = 0.25  # Bayesian-smoothed, recency-weighted rating
+    rank_delivery: float = 0.15  # on-time milestone delivery
+    rank_availability: float = 0.10  # available 1, busy 0.3, vacation 0
+    rank_text: float = 0.20  # full-text relevance when there is a query
+    rank_verified_boost: float = 0.15
+    rank_promoted_boost: float = 0.05
+    rank_prior_rating: float = 4.0  # Bayesian prior mean …
+    rank_prior_weight: float = 5.0  # … worth this many reviews
+    # The default sort re-ranks this many best candidates by the query-independent score.
+    search_window: int = Field(default=60, ge=20, le=2000)
+    # … found first among this many best-ranked pros (index-only; see pros/search.py).
+    search_scan: int = Field(default=5000, ge=100, le=100_000)
+
     @model_validator(mode="after")
     def _refuse_insecure_prod(self) -> Settings:
         if self.env == "prod" and (self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32):

@@ -49,7 +49,11 @@ async def database_is_empty(session: WriteSession) -> bool:
     return (await session.scalar(select(func.count()).select_from(User))) == 0
 
 
-async def seed(session: WriteSession, password: str) -> list[DemoAccount]:
+async def seed(session: WriteSession, password: str, *, pros: int = 300) -> list[DemoAccount]:
+    """The fixed accounts, the demo pro's verified plumber profile and a market of ``pros``
+    professionals (each part skipped when it exists)."""
+    from mesteri.pros import demo_market
+
     created = []
     for account in DEMO_ACCOUNTS:
         if await session.scalar(select(User.id).where(User.email == account.email)):
@@ -68,4 +72,8 @@ async def seed(session: WriteSession, password: str) -> list[DemoAccount]:
         if "pro" in account.roles:
             await seed_active_payout_account(session, user.id)
         created.append(account)
+    demo_pro = await session.scalar(select(User).where(User.email == "pro@demo.mesteri.ro"))
+    if demo_pro is not None:
+        await demo_market.make_demo_pro(session, demo_pro)
+    await demo_market.seed_market(session, password, pros=pros)
     return created

@@ -1,19 +1,25 @@
 """Imports every domain's tables so Alembic and the test schema see them all."""
 
 from mesteri.accounts import models as accounts_models
+from mesteri.catalog import models as catalog_models
 from mesteri.kit import audit, clock, idempotency, jobs, statemachine
+from mesteri.media import models as media_models
 from mesteri.notifications import models as notifications_models
 from mesteri.payments import models as payments_models
 from mesteri.payments.sandbox import models as sandbox_models
+from mesteri.pros import models as pros_models
 
 __all__ = [
     "accounts_models",
     "audit",
+    "catalog_models",
     "clock",
     "idempotency",
     "jobs",
+    "media_models",
     "notifications_models",
     "payments_models",
+    "pros_models",
     "sandbox_models",
     "statemachine",
 ]

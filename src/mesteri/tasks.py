@@ -1,8 +1,17 @@
 """Imports every domain's ``tasks`` module so their jobs are registered."""
 
 from mesteri.accounts import tasks as accounts_tasks
+from mesteri.media import tasks as media_tasks
 from mesteri.notifications import tasks as notifications_tasks
 from mesteri.payments import tasks as payments_tasks
 from mesteri.payments.sandbox import tasks as sandbox_tasks
+from mesteri.pros import tasks as pros_tasks
 
-__all__ = ["accounts_tasks", "notifications_tasks", "payments_tasks", "sandbox_tasks"]
+__all__ = [
+    "accounts_tasks",
+    "media_tasks",
+    "notifications_tasks",
+    "payments_tasks",
+    "pros_tasks",
+    "sandbox_tasks",
+]

@@ -4,6 +4,7 @@ helpers that pay the sandbox checkout as a payer would (through its page and CSR
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from mesteri.payments.sandbox.provider import DECLINE_CARD, SUCCESS_CARD
 from tests.conftest import LiveApp
 from tests.fixtures.accounts import bearer, create_staff, register
+from tests.fixtures.pros import BUCHAREST, PLUMBING
 
 API = "/api/v1"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -84,6 +86,26 @@ class Desk:
         assert response.status_code == 200, response.text
         data: dict[str, Any] = response.json()
         return data
+
+    async def verify_pro(self) -> None:
+        """The pro has a profile that staff verified (the verification flow itself is
+        tested in tests/pros; here it is arranged)."""
+        profile = await self.http.patch(
+            f"{API}/pros/me",
+            json={
+                "display_name": "Mihai Instalatorul",
+                "crafts": [{"category_id": str(PLUMBING), "primary": True, "years": 5}],
+                "place_id": str(BUCHAREST),
+                "radius_km": 25,
+            },
+            headers=bearer(self.pro),
+        )
+        assert profile.status_code == 200, profile.text
+        async with self.live.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE pro_profiles SET verification_state = 'verified' WHERE user_id = :u"),
+                {"u": uuid.UUID(self.pro["user"]["id"])},
+            )
 
     async def onboard(
         self, auth: dict[str, Any] | None = None, iban: str = "RO49AAAA1B31007593840000"

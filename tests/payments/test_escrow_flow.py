@@ -57,7 +57,14 @@ async def test_fund_release_hold_period_and_payout(desk: Desk) -> None:
         )
     assert matured == 1
 
-    # No payout before the provider's onboarding is finished.
+    # No payout before the pro is verified and the provider's onboarding is finished.
+    early = await http.post(
+        f"{API}/wallet/payouts",
+        json={"amount": 50_000, "currency": "RON"},
+        headers=bearer(desk.pro),
+    )
+    assert (early.status_code, early.json()["code"]) == (409, "pro_not_verified")
+    await desk.verify_pro()
     early = await http.post(
         f"{API}/wallet/payouts",
         json={"amount": 50_000, "currency": "RON"},

@@ -68,6 +68,11 @@ class PayoutAccountMissingError(ConflictError):
     message = "Finish setting up payouts before withdrawing money."
 
 
+class PayoutNotVerifiedError(ConflictError):
+    code = "pro_not_verified"
+    message = "Payouts start once your professional profile is verified."
+
+
 class PayoutTooLargeError(ConflictError):
     code = "payout_exceeds_available"
     message = "You can withdraw at most {available}."

@@ -35,6 +35,7 @@ from mesteri.payments.errors import (
     HoldNotFundedError,
     HoldSettledError,
     PayoutAccountMissingError,
+    PayoutNotVerifiedError,
     PayoutTooLargeError,
     RefundTooLargeError,
     SplitMismatchError,
@@ -64,6 +65,7 @@ from mesteri.payments.models import (
 )
 from mesteri.payments.providers.base import CheckoutRequest, EventType, ProviderEvent
 from mesteri.payments.schemas import HoldIn
+from mesteri.pros import service as pros
 
 log = structlog.get_logger(__name__)
 
@@ -675,6 +677,9 @@ async def payout_account(
 
 
 async def check_payout_capability(session: ReadSession, user_id: uuid.UUID) -> PayoutAccount:
+    """Only a verified pro whose provider account can pay out may withdraw (SPEC M3)."""
+    if not await pros.is_verified_pro(session, user_id):
+        raise PayoutNotVerifiedError()
     account = await payout_account(session, user_id)
     if account is None or account.state != PayoutAccountState.ACTIVE:
         raise PayoutAccountMissingError()

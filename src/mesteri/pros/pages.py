@@ -1,0 +1,418 @@
+"""Pages of pros: search, public profile, onboarding wizard, staff verification queue.
+
+They call the same services as the API; nothing here decides a rule.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from mesteri.accounts import service as accounts
+from mesteri.accounts.deps import Client, WebAuth, WebAuthRequired
+from mesteri.catalog import reference
+from mesteri.catalog import service as catalog
+from mesteri.config import get_settings
+from mesteri.kit import i18n
+from mesteri.kit.db import DbWrite
+from mesteri.kit.errors import DomainError, InvalidInputError
+from mesteri.kit.i18n import get_language
+from mesteri.kit.web import form_errors, render, templates
+from mesteri.media import service as media
+from mesteri.pros import api as shapes
+from mesteri.pros import search as search_mod
+from mesteri.pros import service
+from mesteri.pros.schemas import CraftIn, PortfolioIn, ProOut, ProPatch, VerificationIn
+
+router = APIRouter()
+
+templates.globals["business_type_names"] = {
+    "pfa": i18n.lazy("PFA (authorised person)"),
+    "ii": i18n.lazy("II (sole proprietorship)"),
+    "srl": i18n.lazy("SRL (limited company)"),
+    "individual": i18n.lazy("Individual"),
+    "osek_patur": i18n.lazy("Exempt dealer (osek patur)"),
+    "osek_murshe": i18n.lazy("Licensed dealer (osek murshe)"),
+    "company": i18n.lazy("Company (Ltd.)"),
+}
+
+Text = Annotated[str, Form(max_length=4000)]
+MAX_PAGE_UPLOAD = 20 * 1024 * 1024
+
+
+def _redirect(target: str) -> RedirectResponse:
+    return RedirectResponse(target, status_code=303)
+
+
+def _categories() -> list[dict[str, Any]]:
+    """For selects: parents first, children indented by depth."""
+    language = get_language()
+    depth: dict[uuid.UUID, int] = {}
+    out = []
+    for c in catalog.list_categories():
+        depth[c.id] = depth[c.parent_id] + 1 if c.parent_id else 0
+        out.append(
+            {
+                "id": c.id,
+                "slug": c.slug,
+                "name": catalog.category_name(c, language),
+                "depth": depth[c.id],
+                "icon": c.icon,
+            }
+        )
+    return out
+
+
+def _places() -> list[dict[str, Any]]:
+    country = get_settings().market_profile.phone_region
+    language = get_language()
+    rows = [p for p in reference.places() if p["country"] == country]
+    return sorted(
+        (
+            {"id": p["id"], "name": p["names"].get(language) or p["name"], "county": p["county"]}
+            for p in rows
+        ),
+        key=lambda p: str(p["name"]),
+    )
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- search
+
+
+@router.get("/pros")
+async def search_page(
+    request: Request,
+    session: DbWrite,
+    q: str = Query(default="", max_length=100),
+    category: str = Query(default="", max_length=60),
+    place_id: str = Query(default="", max_length=40),
+    radius_km: str = Query(default="", max_length=5),
+    min_rating: str = Query(default="", max_length=4),
+    verified: str = Query(default="", max_length=5),
+    available: str = Query(default="", max_length=5),
+    sort: str = Query(default="relevance", max_length=12),
+    cursor: str = Query(default="", max_length=400),
+) -> Response:
+    """Filters live in the URL, so a search can be shared, bookmarked and paged."""
+    form = {
+        "q": q,
+        "category": category,
+        "place_id": place_id,
+        "radius_km": radius_km,
+        "min_rating": min_rating,
+        "verified": verified,
+        "available": available,
+        "sort": sort if sort in ("relevance", "distance", "rating", "price") else "relevance",
+    }
+    context: dict[str, Any] = {
+        "form": form,
+        "categories": _categories(),
+        "places": _places(),
+        "hits": [],
+        "next_cursor": None,
+        "error": None,
+        "searched": False,
+    }
+    try:
+        place = uuid.UUID(place_id) if place_id else None
+        query = search_mod.SearchQuery(
+            q=q or None,
+            category=category or None,
+            place_id=place,
+            radius_km=(_float(radius_km) or 50.0) if place else None,
+            min_rating=_float(min_rating),
+            verified=verified == "1" or None,
+            available=available == "1" or None,
+            sort=form["sort"],
+            cursor=cursor or None,
+            limit=20,
+        )
+        hits, next_cursor = await search_mod.search(session, query, get_settings())
+        context.update(
+            hits=[shapes.hit_out(h) for h in hits], next_cursor=next_cursor, searched=True
+        )
+    except ValueError:
+        context["error"] = InvalidInputError.message
+    except DomainError as exc:
+        context["error"] = exc.msgid
+    return render(request, "pros/search.html", context)
+
+
+# ---------------------------------------------------------------- public profile
+
+
+@router.get("/pros/{pro_id}")
+async def profile_page(
+    request: Request, session: DbWrite, pro_id: uuid.UUID, auth: WebAuth
+) -> Response:
+    profile = await service.access_profile(session, pro_id)
+    crafts = list(await service.list_crafts(session, profile.id))
+    saved = auth is not None and pro_id in await service.saved_ids(session, auth[0].id)
+    return render(
+        request,
+        "pros/profile.html",
+        {
+            "pro": ProOut(**shapes.pro_fields(profile, crafts)),
+            "portfolio": [
+                shapes.portfolio_out(i) for i in await service.list_portfolio(session, pro_id)
+            ],
+            "saved": saved,
+        },
+    )
+
+
+@router.post("/pros/{pro_id}/save")
+async def save_toggle(
+    session: DbWrite, pro_id: uuid.UUID, auth: WebAuthRequired, action: Text = "save"
+) -> Response:
+    if action == "unsave":
+        await service.do_unsave_pro(session, auth[0].id, pro_id)
+    else:
+        await service.do_save_pro(session, auth[0].id, pro_id)
+    return _redirect(f"/pros/{pro_id}")
+
+
+# ---------------------------------------------------------------- onboarding wizard
+
+
+async def _wizard_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, Any]:
+    try:
+        profile = await service.access_own_profile(session, user_id)
+    except DomainError:
+        profile = None
+    crafts = list(await service.list_crafts(session, profile.id)) if profile else []
+    submission = await service.latest_submission(session, profile.id) if profile else None
+    portfolio = await service.list_portfolio(session, profile.id) if profile else []
+    primary = next((c.category_id for c in crafts if c.primary), None)
+    return {
+        "profile": profile,
+        "primary": primary,
+        "others": [c.category_id for c in crafts if not c.primary],
+        "years": next((c.years for c in crafts if c.primary), 0),
+        "submission": submission,
+        "portfolio": [shapes.portfolio_out(i) for i in portfolio],
+        "categories": _categories(),
+        "places": _places(),
+        "business_types": service.BUSINESS_TYPES[get_settings().market],
+        "id_name": get_settings().market_profile.business_id_name,
+    }
+
+
+@router.get("/pro/onboarding")
+async def onboarding(request: Request, session: DbWrite, auth: WebAuthRequired) -> Response:
+    if "pro" not in auth[0].roles:
+        await accounts.do_add_role(session, auth[0], "pro")
+    return render(request, "pros/onboarding.html", await _wizard_context(session, auth[0].id))
+
+
+@router.post("/pro/onboarding/profile")
+async def onboarding_profile(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    display_name: Text = "",
+    bio: Text = "",
+    business_type: Text = "",
+    business_id: Text = "",
+    primary_category: Text = "",
+    years: Text = "0",
+    other_categories: Annotated[list[str] | None, Form()] = None,
+    place_id: Text = "",
+    radius_km: Text = "25",
+    rate_min: Text = "",
+    rate_max: Text = "",
+    languages: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    context = await _wizard_context(session, auth[0].id)
+    with form_errors(request, "pros/onboarding.html", **context):
+        try:
+            crafts = []
+            if primary_category:
+                crafts.append(
+                    CraftIn(
+                        category_id=uuid.UUID(primary_category), primary=True, years=int(years or 0)
+                    )
+                )
+            for other in other_categories or []:
+                if other and other != primary_category:
+                    crafts.append(CraftIn(category_id=uuid.UUID(other)))
+            patch = ProPatch(
+                display_name=display_name.strip() or None,
+                bio=bio,
+                business_type=business_type or None,
+                business_id=business_id or None,
+                crafts=crafts or None,
+                place_id=uuid.UUID(place_id) if place_id else None,
+                radius_km=int(radius_km or 25),
+                rate_min=int(float(rate_min) * 100) if rate_min else None,
+                rate_max=int(float(rate_max) * 100) if rate_max else None,
+                languages=languages or None,
+            )
+        except ValueError as exc:
+            raise InvalidInputError() from exc
+        if not business_type:
+            patch.model_fields_set.discard("business_type")
+            patch.model_fields_set.discard("business_id")
+        await service.do_update_profile(session, auth[0], patch)
+    return _redirect("/pro/onboarding?saved=profile#step-photos")
+
+
+async def _read_file(file: UploadFile) -> bytes:
+    data = await file.read(MAX_PAGE_UPLOAD + 1)
+    return data
+
+
+@router.post("/pro/onboarding/photo")
+async def onboarding_photo(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    photo: Annotated[UploadFile, File()],
+    caption: Text = "",
+) -> Response:
+    context = await _wizard_context(session, auth[0].id)
+    with form_errors(request, "pros/onboarding.html", **context):
+        data = await _read_file(photo)
+        stored = await media.do_store(
+            session,
+            auth[0].id,
+            purpose="portfolio",
+            data=data,
+            content_type=photo.content_type or "image/jpeg",
+            filename=photo.filename,
+        )
+        await service.do_add_portfolio_item(
+            session, auth[0].id, PortfolioIn(media_id=stored.id, caption=caption[:300])
+        )
+    return _redirect("/pro/onboarding?saved=photo#step-photos")
+
+
+@router.post("/pro/onboarding/verification")
+async def onboarding_verification(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    document: Annotated[UploadFile, File()],
+    legal_name: Text = "",
+    kind: Text = "kyc",
+) -> Response:
+    context = await _wizard_context(session, auth[0].id)
+    with form_errors(request, "pros/onboarding.html", **context):
+        purpose = "registration_certificate" if kind == "kyb" else "id_document"
+        data = await _read_file(document)
+        stored = await media.do_store(
+            session,
+            auth[0].id,
+            purpose=purpose,
+            data=data,
+            content_type=document.content_type or "application/pdf",
+            filename=document.filename,
+        )
+        profile = context["profile"]
+        await service.do_submit_verification(
+            session,
+            auth[0].id,
+            VerificationIn(
+                kind="kyb" if kind == "kyb" else "kyc",
+                legal_name=legal_name.strip() or "—",
+                business_type=profile.business_type if profile else None,
+                business_id=profile.business_id if profile else None,
+                document_ids=[stored.id],
+            ),
+            client,
+        )
+    return _redirect("/pro/onboarding?saved=verification#step-verification")
+
+
+# ---------------------------------------------------------------- staff queue
+
+
+@router.get("/admin/verifications")
+async def queue_page(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    state: str = Query(default="pending", pattern="^(pending|verified|rejected)$"),
+    cursor: str | None = Query(default=None, max_length=400),
+) -> Response:
+    accounts.check_staff(auth[1])
+    rows, next_cursor = await service.list_verification_queue(
+        session, state=state, cursor=cursor, limit=50
+    )
+    return render(
+        request, "pros/queue.html", {"rows": rows, "next_cursor": next_cursor, "state": state}
+    )
+
+
+async def _review_context(
+    session: DbWrite, submission_id: uuid.UUID, auth: WebAuthRequired, client: Client
+) -> dict[str, Any]:
+    sub, profile = await service.access_submission_for_staff(
+        session, submission_id, auth[1], client
+    )
+    documents = []
+    for doc_id in sub.document_ids:
+        try:
+            link = await media.access_download(session, doc_id, auth[1], client=client)
+            documents.append(
+                {
+                    "id": doc_id,
+                    "url": link.url,
+                    "purpose": link.upload.purpose,
+                    "content_type": link.upload.content_type,
+                    "thumb": link.thumbnail_url,
+                }
+            )
+        except DomainError:
+            documents.append(
+                {"id": doc_id, "url": None, "purpose": None, "content_type": None, "thumb": None}
+            )
+    return {
+        "sub": shapes.admin_out(sub, profile),
+        "documents": documents,
+        "pro": profile,
+        "place": catalog.place_name(profile.place_id),
+    }
+
+
+@router.get("/admin/verifications/{submission_id}")
+async def review_page(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    submission_id: uuid.UUID,
+) -> Response:
+    """Every opening of this page and of each document is audited."""
+    return render(
+        request, "pros/review.html", await _review_context(session, submission_id, auth, client)
+    )
+
+
+@router.post("/admin/verifications/{submission_id}/decide")
+async def decide(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    submission_id: uuid.UUID,
+    decision: Text = "",
+    reason: Text = "",
+) -> Response:
+    context = await _review_context(session, submission_id, auth, client)
+    with form_errors(request, "pros/review.html", **context):
+        await service.do_decide(
+            session, submission_id, auth[1], client, approve=decision == "approve", reason=reason
+        )
+    return _redirect("/admin/verifications?decided=1")

@@ -1,0 +1,198 @@
+"""Shapes of the pros API (SPEC 5.1 field names)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+BusinessType = Literal["pfa", "ii", "srl", "individual", "osek_patur", "osek_murshe", "company"]
+AvailabilityIn = Literal["available", "busy", "vacation"]
+Sort = Literal["relevance", "distance", "rating", "price"]
+
+
+class CraftIn(BaseModel):
+    category_id: uuid.UUID
+    primary: bool = False
+    years: int = Field(default=0, ge=0, le=70)
+
+
+class CertificationIn(BaseModel):
+    name: str = Field(max_length=120)
+    issuer: str = Field(default="", max_length=120)
+    year: int | None = Field(default=None, ge=1950, le=2100)
+
+
+class InsuranceIn(BaseModel):
+    insurer: str = Field(max_length=120)
+    coverage: int | None = Field(default=None, ge=0, description="minor units")
+    valid_until: str | None = Field(default=None, max_length=10, examples=["2027-12-31"])
+
+
+class ProPatch(BaseModel):
+    display_name: str | None = Field(default=None, min_length=2, max_length=120)
+    bio: str | None = Field(default=None, max_length=4000)
+    business_type: BusinessType | None = None
+    business_id: str | None = Field(default=None, max_length=20)
+    crafts: list[CraftIn] | None = Field(default=None, max_length=10)
+    place_id: uuid.UUID | None = None
+    radius_km: int | None = Field(default=None, ge=1, le=500)
+    rate_min: int | None = Field(default=None, ge=0, le=100_000_000)
+    rate_max: int | None = Field(default=None, ge=0, le=100_000_000)
+    languages: list[str] | None = Field(default=None, max_length=10)
+    certifications: list[CertificationIn] | None = Field(default=None, max_length=20)
+    insurance: InsuranceIn | None = None
+
+
+class AvailabilityPut(BaseModel):
+    availability: AvailabilityIn
+
+
+class CraftOut(BaseModel):
+    category_id: uuid.UUID
+    slug: str
+    name: str
+    primary: bool
+    years: int | None = None
+
+
+class PlaceRef(BaseModel):
+    id: uuid.UUID
+    name: str
+    county: str
+
+
+class PortfolioItemOut(BaseModel):
+    id: uuid.UUID
+    caption: str
+    image_url: str
+    thumbnail_url: str
+    after_image_url: str | None
+    category_id: uuid.UUID | None
+    created_at: datetime
+
+
+class ProOut(BaseModel):
+    """The public profile: no phone, e-mail or address, ever."""
+
+    id: uuid.UUID
+    display_name: str
+    bio: str
+    business_type: str | None
+    crafts: list[CraftOut]
+    place: PlaceRef | None
+    radius_km: int
+    rate_min: int | None
+    rate_max: int | None
+    currency: str
+    availability: str
+    languages: list[str]
+    certifications: list[dict[str, Any]]
+    insured: bool
+    tier: str
+    badges: list[str]
+    verified: bool
+    rating: float | None
+    reviews_count: int
+    delivery_score: float
+    portfolio_count: int
+    member_since: datetime
+
+
+class ProMeOut(ProOut):
+    business_id: str | None
+    insurance: dict[str, Any] | None
+    verification_state: str
+    listed: bool
+
+
+class ProSearchItem(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    crafts: list[CraftOut]
+    rating: float | None
+    reviews_count: int
+    verified: bool
+    distance_km: float | None
+    availability: str
+    rate_min: int | None
+    rate_max: int | None
+    currency: str
+    place_name: str | None
+    portfolio_count: int
+    score: float
+
+
+class VerificationIn(BaseModel):
+    kind: Literal["kyc", "kyb"]
+    legal_name: str = Field(min_length=2, max_length=200)
+    business_type: BusinessType | None = None
+    business_id: str | None = Field(default=None, max_length=20)
+    document_ids: list[uuid.UUID] = Field(min_length=1, max_length=5)
+
+
+class VerificationOut(BaseModel):
+    id: uuid.UUID | None
+    state: str
+    kind: str | None
+    reason: str | None
+    submitted_at: datetime | None
+    decided_at: datetime | None
+
+
+class AdminVerificationOut(BaseModel):
+    id: uuid.UUID
+    pro_id: uuid.UUID
+    display_name: str
+    state: str
+    kind: str
+    legal_name: str
+    business_type: str | None
+    business_id: str | None
+    business_id_valid: bool | None
+    document_ids: list[uuid.UUID]
+    reason: str | None
+    submitted_at: datetime
+    decided_at: datetime | None
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class SuggestItem(BaseModel):
+    type: Literal["category", "pro", "place"]
+    id: uuid.UUID
+    label: str
+    detail: str | None = None
+
+
+class ClientProfileOut(BaseModel):
+    addresses: list[dict[str, Any]]
+    search_history: bool
+
+
+class AddressIn(BaseModel):
+    label: str = Field(max_length=60)
+    place_id: uuid.UUID
+    street: str = Field(default="", max_length=200)
+
+
+class ClientProfilePatch(BaseModel):
+    addresses: list[AddressIn] | None = Field(default=None, max_length=10)
+    search_history: bool | None = None
+
+
+class SearchHistoryOut(BaseModel):
+    id: uuid.UUID
+    query: dict[str, Any]
+    at: datetime
+
+
+class PortfolioIn(BaseModel):
+    media_id: uuid.UUID
+    after_media_id: uuid.UUID | None = None
+    caption: str = Field(default="", max_length=300)
+    category_id: uuid.UUID | None = None

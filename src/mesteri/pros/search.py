@@ -1,0 +1,555 @@
+"""Pro search: filters on indexes, the documented relevance score, keyset pages.
+
+Indexes, not scans (plans in ``docs/search-plans.md``):
+
+- text: ``search_vector`` (GIN), folded with ``mesteri_fold`` so "instalatii brasov"
+  matches "Instalații Brașov"; every word is a prefix (``instal:*``) for search-as-you-type;
+- category: ``category_ids`` (GIN on the array), the searched category expanded to its
+  sub-tree in memory, matched with ``&&``;
+- radius: a GiST index on ``point(lon, lat)`` narrows to the bounding box, then the exact
+  great-circle (haversine) distance filters and is returned as ``distance_km``.
+
+Relevance (seed 003), each signal in [0, 1], weights from settings (``MESTERI_RANK_*``);
+the query-independent part is stored per pro as ``rank_base`` (``do_refresh_rank``) and
+indexed, so the default sort retrieves the best candidates by it and re-ranks them::
+
+    score = w_skill·skill + w_portfolio·portfolio + w_reviews·reviews + w_delivery·delivery
+          + w_availability·availability + w_text·text + verified_boost·verified
+          + promoted_boost·promoted
+
+- skill: 1 when the searched category (or one below it) is the pro's primary craft, 0.6
+  when it is another of their crafts, 0 without a category filter;
+- portfolio: min(items, 10) / 10;
+- reviews: the Bayesian average (C·m + Σwᵢrᵢ) / (C + Σwᵢ) with prior mean m, prior weight C
+  and recency weights wᵢ kept by the reviews module, mapped from 1..5 to 0..1;
+- delivery: the on-time milestone share; availability: available 1, busy 0.3, vacation 0;
+- text: ts_rank normalised to [0, 1) (rank / (rank + 1));
+- verified / promoted: 1 or 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Select,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
+
+from mesteri.catalog import service as catalog
+from mesteri.config import Settings
+from mesteri.kit import clock
+from mesteri.kit.db import ReadSession
+from mesteri.kit.pagination import InvalidCursorError, decode_cursor, encode_cursor
+from mesteri.kit.text import fold
+from mesteri.pros.errors import SortNeedsPlaceError
+from mesteri.pros.models import ProProfile
+
+EARTH_KM = 6371.0088
+KM_PER_DEGREE = 111.045
+_WORD = re.compile(r"[0-9a-z\u0590-\u05ff]+")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    q: str | None = None
+    category: str | None = None  # id or slug
+    place_id: uuid.UUID | None = None
+    lat: float | None = None
+    lon: float | None = None
+    radius_km: float | None = None
+    min_rating: float | None = None
+    max_rate: int | None = None
+    available: bool | None = None
+    verified: bool | None = None
+    language: str | None = None
+    sort: str = "relevance"
+    cursor: str | None = None
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: uuid.UUID
+    display_name: str
+    primary_category_id: uuid.UUID | None
+    category_ids: list[uuid.UUID]
+    rating_avg: float | None
+    reviews_count: int
+    verification_state: str
+    availability: str
+    rate_min: int | None
+    rate_max: int | None
+    currency: str
+    place_id: uuid.UUID | None
+    portfolio_count: int
+    score: float
+    distance_km: float | None
+
+
+def tsquery_text(q: str) -> str | None:
+    """``"Instalații sanit"`` → ``"instalatii:* & sanit:*"`` (folded, every word a prefix)."""
+    words = _WORD.findall(fold(q))[:8]
+    return " & ".join(f"{w}:*" for w in words) if words else None
+
+
+def origin_of(query: SearchQuery) -> tuple[float, float] | None:
+    if query.place_id is not None:
+        return catalog.place_coordinates(query.place_id)
+    if query.lat is not None and query.lon is not None:
+        return query.lat, query.lon
+    return None
+
+
+def haversine_sql(lat0: float, lon0: float, p: Any = ProProfile) -> ColumnElement[float]:
+    rlat0 = math.radians(lat0)
+    half_dlat = func.radians(p.lat - lat0) / 2.0
+    half_dlon = func.radians(p.lon - lon0) / 2.0
+    a = func.power(func.sin(half_dlat), 2.0) + math.cos(rlat0) * func.cos(
+        func.radians(p.lat)
+    ) * func.power(func.sin(half_dlon), 2.0)
+    return cast(2 * EARTH_KM * func.asin(func.sqrt(func.least(1.0, a))), Float)
+
+
+def bbox_sql(
+    lat0: float, lon0: float, radius_km: float, p: Any = ProProfile
+) -> ColumnElement[bool]:
+    """``point(lon, lat) <@ box(…)``: answered by the GiST index on the point. Bound
+    parameters (not literals) keep the statement's compiled form cacheable."""
+    dlat = radius_km / KM_PER_DEGREE
+    dlon = radius_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat0)), 0.01))
+    corner = [
+        bindparam(name, value, type_=Float)
+        for name, value in (
+            ("box_w", lon0 - dlon),
+            ("box_s", lat0 - dlat),
+            ("box_e", lon0 + dlon),
+            ("box_n", lat0 + dlat),
+        )
+    ]
+    box = func.box(func.point(corner[0], corner[1]), func.point(corner[2], corner[3]))
+    return func.point(p.lon, p.lat).op("<@")(box)
+
+
+def static_score_sql(settings: Settings) -> ColumnElement[float]:
+    """The query-independent part of the score, stored as ``rank_base`` (indexed)."""
+    p = ProProfile
+    c, m = settings.rank_prior_weight, settings.rank_prior_rating
+    reviews = ((c * m + p.rating_weighted_sum) / (c + p.rating_weight) - 1.0) / 4.0
+    availability = case(
+        (p.availability == "available", 1.0), (p.availability == "busy", 0.3), else_=0.0
+    )
+    promoted = case((p.promoted_until > clock.now(), 1.0), else_=0.0)
+    verified = case((p.verification_state == "verified", 1.0), else_=0.0)
+    return cast(
+        settings.rank_portfolio * func.least(p.portfolio_count, 10) / 10.0
+        + settings.rank_reviews * reviews
+        + settings.rank_delivery * p.delivery_score
+        + settings.rank_availability * availability
+        + settings.rank_verified_boost * verified
+        + settings.rank_promoted_boost * promoted,
+        Float,
+    )
+
+
+def score_sql(
+    settings: Settings, category_ids: list[uuid.UUID] | None, tsq: Any | None
+) -> ColumnElement[float]:
+    """The full score: ``rank_base`` plus the parts that depend on the query."""
+    p = ProProfile
+    skill: ColumnElement[float] = literal(0.0)
+    if category_ids:
+        cats = bindparam("skill_categories", category_ids, type_=ARRAY(Uuid))
+        skill = case((p.primary_category_id == any_(cats), 1.0), else_=0.6)
+    text_rank: ColumnElement[float] = literal(0.0)
+    if tsq is not None:
+        text_rank = func.ts_rank(p.search_vector, tsq, 32)
+    return cast(p.rank_base + settings.rank_skill * skill + settings.rank_text * text_rank, Float)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    where: list[ColumnElement[bool]]
+    distance: ColumnElement[Any]
+    score: ColumnElement[float]
+
+
+def _plan(query: SearchQuery, settings: Settings, p: Any = ProProfile) -> _Plan:
+    where: list[ColumnElement[bool]] = [p.market == settings.market]
+    if p is ProProfile:
+        # Plain ``listed`` (not ``IS TRUE``) so the partial indexes (``WHERE listed``) apply;
+        # the bounded rank scan has it as its own condition.
+        where.insert(0, ProProfile.listed.expression)
+    origin = origin_of(query)
+    distance: ColumnElement[Any] = literal(None, Float)
+    if origin is not None:
+        distance = haversine_sql(*origin, p=p)
+        if query.radius_km is not None:
+            where.append(bbox_sql(*origin, query.radius_km, p=p))
+            where.append(distance <= query.radius_km)
+    elif query.sort == "distance":
+        raise SortNeedsPlaceError(field="sort")
+    category_ids = None
+    if query.category:
+        category_ids = catalog.subtree(catalog.get_category(query.category).id)
+        where.append(p.category_ids.overlap(category_ids))
+    tsq = None
+    terms = tsquery_text(query.q) if query.q else None
+    if terms:
+        tsq = func.to_tsquery(literal_column("'simple'::regconfig"), terms)
+        where.append(p.search_vector.op("@@")(tsq))
+    if query.min_rating is not None:
+        where.append(p.rating_avg >= query.min_rating)
+    if query.max_rate is not None:
+        where.append(p.rate_min <= query.max_rate)
+    if query.available:
+        where.append(p.availability == "available")
+    if query.verified:
+        where.append(p.verification_state == "verified")
+    if query.language:
+        where.append(p.languages.contains([query.language.lower()]))
+    return _Plan(
+        where, distance, score_sql(settings, category_ids, tsq) if p is ProProfile else literal(0.0)
+    )
+
+
+def _columns(plan: _Plan) -> list[Any]:
+    p = ProProfile
+    return [
+        p.id,
+        p.display_name,
+        p.primary_category_id,
+        p.category_ids,
+        p.rating_avg,
+        p.reviews_count,
+        p.verification_state,
+        p.availability,
+        p.rate_min,
+        p.rate_max,
+        p.currency,
+        p.place_id,
+        p.portfolio_count,
+        p.rank_base,
+        plan.score.label("score"),
+        plan.distance.label("distance_km"),
+        func.coalesce(p.rating_avg, 0.0).label("rating_key"),
+        func.coalesce(p.rate_min, 2**31 - 1).label("price_key"),
+    ]
+
+
+_KEY_NAMES = {
+    "relevance": "score",
+    "distance": "distance_km",
+    "rating": "rating_key",
+    "price": "price_key",
+}
+
+
+# Columns the filters read, carried by ``ix_pro_profiles_rank`` (INCLUDE) so the bounded
+# scan below is index-only: it never visits the table.
+RANK_INDEX_INCLUDE = (
+    "market",
+    "lat",
+    "lon",
+    "category_ids",
+    "search_vector",
+    "rating_avg",
+    "rate_min",
+    "availability",
+    "verification_state",
+    "languages",
+)
+
+
+def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
+    """Other orders (distance, rating, price): one SELECT over every match, keyset pages."""
+    plan = _plan(query, settings)
+    inner = select(*_columns(plan)).where(and_(*plan.where)).subquery("hits")
+    key_column, descending = {
+        "relevance": (inner.c.score, True),
+        "distance": (inner.c.distance_km, False),
+        "rating": (inner.c.rating_key, True),
+        "price": (inner.c.price_key, False),
+    }[query.sort]
+    outer = select(inner)
+    if query.cursor:
+        value, last_id = decode_cursor(query.cursor, 2)
+        row = tuple_(key_column, inner.c.id)
+        after = tuple_(literal(value), literal(uuid.UUID(str(last_id))))
+        outer = outer.where(row < after if descending else row > after)
+    order = (
+        [key_column.desc(), inner.c.id.desc()]
+        if descending
+        else [key_column.asc(), inner.c.id.asc()]
+    )
+    return outer.order_by(*order).limit(query.limit + 1)
+
+
+def _hit(r: Any) -> Hit:
+    return Hit(
+        id=r.id,
+        display_name=r.display_name,
+        primary_category_id=r.primary_category_id,
+        category_ids=list(r.category_ids or []),
+        rating_avg=r.rating_avg,
+        reviews_count=r.reviews_count,
+        verification_state=r.verification_state,
+        availability=r.availability,
+        rate_min=r.rate_min,
+        rate_max=r.rate_max,
+        currency=r.currency,
+        place_id=r.place_id,
+        portfolio_count=r.portfolio_count,
+        score=r.score,
+        distance_km=r.distance_km,
+    )
+
+
+async def search(
+    session: ReadSession, query: SearchQuery, settings: Settings
+) -> tuple[list[Hit], str | None]:
+    if query.sort == "relevance":
+        return await _relevance(session, query, settings)
+    rows = (await session.execute(statement(query, settings))).all()
+    hits = [_hit(r) for r in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit and hits:
+        last = rows[query.limit - 1]
+        next_cursor = encode_cursor([getattr(last, _KEY_NAMES[query.sort]), str(last.id)])
+    return hits, next_cursor
+
+
+# ---------------------------------------------------------------- relevance, in plain SQL
+#
+# The default sort is the hot path: its statements are SQL text joined from constant
+# fragments (never from input; every value is bound), because building and compiling
+# SQLAlchemy expressions costs more CPU than PostgreSQL spends answering them.
+# They express exactly the same filters and score as ``_plan`` / ``score_sql``; the tests
+# check both paths against the same market.
+
+_HAVERSINE = (
+    "(2 * 6371.0088 * asin(sqrt(least(1.0, power(sin(radians(p.lat - :lat0) / 2), 2)"
+    " + :coslat0 * cos(radians(p.lat)) * power(sin(radians(p.lon - :lon0) / 2), 2)))))"
+)
+_RESULT_COLUMNS = (
+    "p.id, p.display_name, p.primary_category_id, p.category_ids, p.rating_avg,"
+    " p.reviews_count, p.verification_state, p.availability, p.rate_min, p.rate_max,"
+    " p.currency, p.place_id, p.portfolio_count, p.rank_base"
+)
+
+
+@dataclass(frozen=True)
+class RelevanceSql:
+    conditions: str
+    params: dict[str, Any]
+    score: str
+    distance: str
+
+
+def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
+    conds = ["p.market = :market"]
+    params: dict[str, Any] = {"market": settings.market}
+    origin = origin_of(query)
+    distance = "NULL::float8"
+    if origin is not None:
+        lat0, lon0 = origin
+        params.update(lat0=lat0, lon0=lon0, coslat0=math.cos(math.radians(lat0)))
+        distance = _HAVERSINE
+        if query.radius_km is not None:
+            dlat = query.radius_km / KM_PER_DEGREE
+            dlon = query.radius_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat0)), 0.01))
+            params.update(
+                box_w=lon0 - dlon,
+                box_s=lat0 - dlat,
+                box_e=lon0 + dlon,
+                box_n=lat0 + dlat,
+                radius=float(query.radius_km),
+            )
+            conds.append("point(p.lon, p.lat) <@ box(point(:box_w, :box_s), point(:box_e, :box_n))")
+            conds.append(f"{_HAVERSINE} <= :radius")
+    skill = "0.0"
+    if query.category:
+        params["cats"] = catalog.subtree(catalog.get_category(query.category).id)
+        conds.append("p.category_ids && CAST(:cats AS uuid[])")
+        skill = "CASE WHEN p.primary_category_id = ANY(CAST(:cats AS uuid[])) THEN 1.0 ELSE 0.6 END"
+    text_rank = "0.0"
+    terms = tsquery_text(query.q) if query.q else None
+    if terms:
+        params["tsq"] = terms
+        conds.append("p.search_vector @@ to_tsquery('simple', :tsq)")
+        text_rank = "ts_rank(p.search_vector, to_tsquery('simple', :tsq), 32)"
+    if query.min_rating is not None:
+        params["min_rating"] = float(query.min_rating)
+        conds.append("p.rating_avg >= :min_rating")
+    if query.max_rate is not None:
+        params["max_rate"] = int(query.max_rate)
+        conds.append("p.rate_min <= :max_rate")
+    if query.available:
+        conds.append("p.availability = 'available'")
+    if query.verified:
+        conds.append("p.verification_state = 'verified'")
+    if query.language:
+        params["language"] = query.language.lower()
+        conds.append("p.languages @> ARRAY[CAST(:language AS varchar)]")
+    params.update(w_skill=settings.rank_skill, w_text=settings.rank_text)
+    score = f"(p.rank_base + :w_skill * {skill} + :w_text * {text_rank})"
+    return RelevanceSql(" AND ".join(conds), params, score, distance)
+
+
+def window_sql(rel: RelevanceSql, size: int, scan: int | None) -> tuple[str, dict[str, Any]]:
+    """Relevance, step 1: the ``size`` best matches by ``rank_base``.
+
+    With ``scan``, only the ``scan`` best-ranked listed pros are looked at, in index order
+    and index-only (``ix_pro_profiles_rank`` carries every filtered column, see
+    ``RANK_INDEX_INCLUDE``): a cost that does not depend on the size of the market. If
+    fewer than ``size`` matches are among them, the caller asks again without ``scan``; the
+    filters' own indexes (text GIN, category GIN, location GiST) then find the few matches
+    wherever they are.
+    """
+    params = {**rel.params, "size": size}
+    if scan is None:
+        sql = (
+            "SELECT p.id, p.rank_base FROM pro_profiles AS p"  # noqa: S608 - fragments are constants
+            f" WHERE p.listed AND {rel.conditions} ORDER BY p.rank_base DESC, p.id DESC LIMIT :size"
+        )
+        return sql, params
+    params["scan"] = scan
+    included = ", ".join(RANK_INDEX_INCLUDE)
+    sql = (
+        f"SELECT p.id, p.rank_base FROM (SELECT id, rank_base, {included} FROM pro_profiles"  # noqa: S608
+        " WHERE listed ORDER BY rank_base DESC, id DESC LIMIT :scan) AS p"
+        f" WHERE {rel.conditions} ORDER BY p.rank_base DESC, p.id DESC LIMIT :size"
+    )
+    return sql, params
+
+
+async def _relevance(
+    session: ReadSession, query: SearchQuery, settings: Settings
+) -> tuple[list[Hit], str | None]:
+    """Retrieve, then re-rank. Step 1 takes the ``search_window`` best candidates by the
+    query-independent ``rank_base``; step 2 orders them by the full score (adding craft
+    and text relevance) and pages through them with a (score, id) cursor. Past the window,
+    pages continue in ``rank_base`` order (cursor ``b``), so every match is reachable
+    exactly once."""
+    rel = relevance_sql(query, settings)
+    phase, value, last_id = "s", None, None
+    if query.cursor:
+        phase, value, last_id = decode_cursor(query.cursor, 3)
+        if phase not in ("s", "b") or not isinstance(value, (int, float)):
+            raise InvalidCursorError(field="cursor")
+        try:
+            last_id = uuid.UUID(str(last_id))
+        except ValueError as exc:
+            raise InvalidCursorError(field="cursor") from exc
+    window = settings.search_window
+    if phase == "s":
+        sql, params = window_sql(rel, window, settings.search_scan)
+        candidates = (await session.execute(text(sql), params)).all()
+        if len(candidates) < window:  # few matches among the best ranked: the filters' indexes
+            sql, params = window_sql(rel, window, None)
+            candidates = (await session.execute(text(sql), params)).all()
+        if not candidates:
+            return [], None
+        by_ids = (
+            f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
+            " FROM pro_profiles AS p WHERE p.id = ANY(CAST(:ids AS uuid[]))"
+        )
+        ranked = (
+            await session.execute(text(by_ids), {**rel.params, "ids": [c.id for c in candidates]})
+        ).all()
+        ranked = sorted(ranked, key=lambda r: (r.score, r.id), reverse=True)
+        if value is not None:
+            ranked = [r for r in ranked if (r.score, r.id) < (value, last_id)]
+        page = ranked[: query.limit]
+        if len(ranked) > query.limit:
+            last = page[-1]
+            return [_hit(r) for r in page], encode_cursor(["s", last.score, str(last.id)])
+        if len(candidates) < window:
+            return [_hit(r) for r in page], None
+        # The window is used up: the next page continues after its last candidate.
+        edge = candidates[-1]
+        next_cursor = encode_cursor(["b", edge.rank_base, str(edge.id)])
+        if page:
+            return [_hit(r) for r in page], next_cursor
+        value, last_id = edge.rank_base, edge.id
+    after = (
+        f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
+        f" FROM pro_profiles AS p WHERE p.listed AND {rel.conditions}"
+        " AND (p.rank_base, p.id) < (:after_rank, CAST(:after_id AS uuid))"
+        " ORDER BY p.rank_base DESC, p.id DESC LIMIT :page_size"
+    )
+    assert value is not None
+    params = {
+        **rel.params,
+        "after_rank": float(value),
+        "after_id": last_id,
+        "page_size": query.limit + 1,
+    }
+    rows = (await session.execute(text(after), params)).all()
+    hits = [_hit(r) for r in rows[: query.limit]]
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        return hits, encode_cursor(["b", last.rank_base, str(last.id)])
+    return hits, None
+
+
+async def suggest(
+    session: ReadSession, q: str, language: str, limit: int = 8
+) -> list[dict[str, Any]]:
+    """Autocomplete over categories (any language), pro names and places."""
+    term = fold(q.strip())
+    if not term:
+        return []
+    out: list[dict[str, Any]] = []
+    for cat in catalog.list_categories():
+        words = " ".join(fold(n) for n in cat.names.values()).split()
+        if any(w.startswith(term) for w in words) or fold(cat.slug).startswith(term):
+            out.append(
+                {
+                    "type": "category",
+                    "id": cat.id,
+                    "label": catalog.category_name(cat, language),
+                    "detail": cat.slug,
+                }
+            )
+        if len(out) >= limit // 2:
+            break
+    p = ProProfile
+    pros = (
+        await session.execute(
+            select(p.id, p.display_name, p.place_id)
+            .where(p.listed, p.name_key.startswith(term, autoescape=True))
+            .order_by((p.verification_state == "verified").desc(), p.reviews_count.desc())
+            .limit(limit - len(out))
+        )
+    ).all()
+    out.extend(
+        {
+            "type": "pro",
+            "id": r.id,
+            "label": r.display_name,
+            "detail": catalog.place_name(r.place_id),
+        }
+        for r in pros
+    )
+    for place in await catalog.search_places(session, q, limit=3):
+        out.append({"type": "place", "id": place.id, "label": place.name, "detail": place.county})
+    return out[: limit + 3]

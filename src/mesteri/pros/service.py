@@ -1,0 +1,608 @@
+"""Rules of the pros domain: profiles, crafts, portfolio, verification, saved pros,
+client profiles and search history. Services flush; the request owns the transaction.
+
+Other modules ask this one through its functions only, e.g. payments calls
+``is_verified_pro`` before paid proposals and payouts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from mesteri.accounts.models import Role, User
+from mesteri.accounts.service import ClientInfo, Principal, check_staff
+from mesteri.catalog import service as catalog
+from mesteri.config import SUPPORTED_LANGUAGES, get_settings
+from mesteri.kit import audit, clock
+from mesteri.kit.db import ReadSession, WriteSession
+from mesteri.kit.errors import InvalidInputError
+from mesteri.kit.ids import new_id
+from mesteri.kit.pagination import keyset, page_of
+from mesteri.kit.statemachine import Actor
+from mesteri.kit.text import fold
+from mesteri.media import service as media
+from mesteri.pros.errors import (
+    BusinessIdRequiredError,
+    DocumentsRequiredError,
+    InvalidBusinessIdError,
+    InvalidBusinessTypeError,
+    InvalidCraftsError,
+    InvalidLanguageError,
+    InvalidRateError,
+    NoProProfileError,
+    NotAProError,
+    ProfileIncompleteError,
+    ProNotFoundError,
+    RejectionReasonRequiredError,
+    SubmissionNotFoundError,
+)
+from mesteri.pros.lifecycles import VERIFICATION_LIFECYCLE
+from mesteri.pros.models import (
+    ClientProfile,
+    PortfolioItem,
+    ProCraft,
+    ProProfile,
+    SavedPro,
+    SearchHistoryEntry,
+    SubmissionState,
+    VerificationState,
+    VerificationSubmission,
+)
+from mesteri.pros.schemas import (
+    ClientProfilePatch,
+    PortfolioIn,
+    ProPatch,
+    VerificationIn,
+)
+
+BUSINESS_TYPES = {
+    "ro": ("pfa", "ii", "srl", "individual"),
+    "il": ("osek_patur", "osek_murshe", "company", "individual"),
+}
+# Types that are registered businesses and so need a business id with a check digit.
+REGISTERED = frozenset({"pfa", "ii", "srl", "osek_patur", "osek_murshe", "company"})
+SPOKEN_LANGUAGES = frozenset({*SUPPORTED_LANGUAGES, "de", "fr", "it", "es", "ru", "ar", "uk"})
+MAX_OTHER_CRAFTS = 9
+
+
+# ---------------------------------------------------------------- checks
+
+
+def check_business(business_type: str | None, business_id: str | None) -> str | None:
+    """Validate the business type for the market and the id's check digit; returns the id
+    normalised (no ``RO`` prefix, no spaces)."""
+    market = get_settings().market_profile
+    if business_type is not None and business_type not in BUSINESS_TYPES[market.code]:
+        raise InvalidBusinessTypeError(field="business_type")
+    if business_id:
+        normalised = business_id.strip().upper().replace(" ", "").replace("-", "")
+        normalised = normalised.removeprefix("RO") if market.code == "ro" else normalised
+        if not market.business_id_valid(normalised):
+            raise InvalidBusinessIdError(field="business_id", name=market.business_id_name)
+        return normalised
+    if business_type in REGISTERED:
+        raise BusinessIdRequiredError(field="business_id", name=market.business_id_name)
+    return None
+
+
+def _check_crafts(crafts: Sequence[Any]) -> None:
+    primaries = [c for c in crafts if c.primary]
+    ids = [c.category_id for c in crafts]
+    if (
+        len(primaries) != 1
+        or len(crafts) > MAX_OTHER_CRAFTS + 1
+        or len(set(ids)) != len(ids)
+        or not all(catalog.is_category(i) for i in ids)
+    ):
+        raise InvalidCraftsError(field="crafts")
+
+
+# ---------------------------------------------------------------- profiles
+
+
+async def access_own_profile(session: ReadSession, user_id: uuid.UUID) -> ProProfile:
+    profile = await session.scalar(select(ProProfile).where(ProProfile.user_id == user_id))
+    if profile is None:
+        raise NoProProfileError()
+    return profile
+
+
+async def access_profile(session: ReadSession, pro_id: uuid.UUID) -> ProProfile:
+    profile = await session.get(ProProfile, pro_id)
+    if profile is None or not profile.listed:
+        raise ProNotFoundError()
+    return profile
+
+
+async def list_crafts(session: ReadSession, pro_id: uuid.UUID) -> Sequence[ProCraft]:
+    query = select(ProCraft).where(ProCraft.pro_id == pro_id)
+    return (await session.scalars(query.order_by(ProCraft.primary.desc()))).all()
+
+
+def _search_text(profile: ProProfile, craft_ids: Sequence[uuid.UUID]) -> str:
+    names: list[str] = []
+    for cid in craft_ids:
+        for ref in (cid, *catalog.ancestors(cid)):
+            names.extend(catalog.get_category(ref).names.values())
+    return " ".join([*dict.fromkeys(names), profile.bio])
+
+
+def _refresh_listing(profile: ProProfile, craft_ids: Sequence[uuid.UUID]) -> None:
+    profile.category_ids = list(craft_ids)
+    profile.search_text = _search_text(profile, craft_ids)
+    profile.name_key = fold(profile.display_name)
+    profile.listed = bool(
+        profile.display_name and profile.primary_category_id and profile.lat is not None
+    )
+
+
+async def do_update_profile(session: WriteSession, user: User, patch: ProPatch) -> ProProfile:
+    """Create or change the caller's pro profile (``PATCH /pros/me``)."""
+    if Role.PRO not in user.roles:
+        raise NotAProError()
+    settings = get_settings()
+    now = clock.now()
+    profile = await session.scalar(
+        select(ProProfile).where(ProProfile.user_id == user.id).with_for_update()
+    )
+    if profile is None:
+        profile = ProProfile(
+            id=new_id(),
+            user_id=user.id,
+            market=settings.market,
+            display_name=f"{user.first_name} {user.last_name[:1]}.".strip(),
+            name_key="",
+            bio="",
+            radius_km=25,
+            currency=settings.market_profile.currency,
+            availability="available",
+            languages=[user.language],
+            certifications=[],
+            badges=[],
+            category_ids=[],
+            verification_state=VerificationState.NONE,
+            listed=False,
+            reviews_count=0,
+            rating_weighted_sum=0.0,
+            rating_weight=0.0,
+            delivery_score=0.0,
+            portfolio_count=0,
+            tier="standard",
+            search_text="",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(profile)
+    fields = patch.model_fields_set
+    verified_before = (profile.business_type, profile.business_id)
+    if "business_type" in fields or "business_id" in fields:
+        btype = patch.business_type if "business_type" in fields else profile.business_type
+        bid = patch.business_id if "business_id" in fields else profile.business_id
+        profile.business_id = check_business(btype, bid)
+        profile.business_type = btype
+    if patch.display_name is not None:
+        profile.display_name = patch.display_name.strip()
+    if patch.bio is not None:
+        profile.bio = patch.bio.strip()
+    if "place_id" in fields and patch.place_id is not None:
+        profile.lat, profile.lon = catalog.place_coordinates(patch.place_id)
+        profile.place_id = patch.place_id
+    if patch.radius_km is not None:
+        profile.radius_km = patch.radius_km
+    if "rate_min" in fields:
+        profile.rate_min = patch.rate_min
+    if "rate_max" in fields:
+        profile.rate_max = patch.rate_max
+    if (
+        profile.rate_min is not None
+        and profile.rate_max is not None
+        and profile.rate_min > profile.rate_max
+    ):
+        raise InvalidRateError(field="rate_max")
+    if patch.languages is not None:
+        langs = [lang.lower() for lang in patch.languages]
+        if not set(langs) <= SPOKEN_LANGUAGES:
+            raise InvalidLanguageError(field="languages")
+        profile.languages = list(dict.fromkeys(langs))
+    if patch.certifications is not None:
+        profile.certifications = [c.model_dump() for c in patch.certifications]
+    if "insurance" in fields:
+        profile.insurance = patch.insurance.model_dump() if patch.insurance else None
+    await session.flush()
+    if patch.crafts is not None:
+        _check_crafts(patch.crafts)
+        await session.execute(delete(ProCraft).where(ProCraft.pro_id == profile.id))
+        session.add_all(
+            ProCraft(pro_id=profile.id, category_id=c.category_id, primary=c.primary, years=c.years)
+            for c in patch.crafts
+        )
+        profile.primary_category_id = next(c.category_id for c in patch.crafts if c.primary)
+        craft_ids = [c.category_id for c in sorted(patch.crafts, key=lambda c: not c.primary)]
+    else:
+        craft_ids = list(profile.category_ids)
+    _refresh_listing(profile, craft_ids)
+    profile.updated_at = now
+    if (
+        profile.verification_state == VerificationState.VERIFIED
+        and (profile.business_type, profile.business_id) != verified_before
+    ):
+        await _reverify(session, profile)
+    await do_refresh_rank(session, profile.id)
+    return profile
+
+
+async def do_set_availability(session: WriteSession, user_id: uuid.UUID, value: str) -> ProProfile:
+    profile = await access_own_profile(session, user_id)
+    profile.availability = value
+    profile.updated_at = clock.now()
+    await do_refresh_rank(session, profile.id)
+    return profile
+
+
+async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None) -> None:
+    """Recompute ``rank_base`` (the query-independent part of the search score) of one pro,
+    or of every pro (daily job: promotions expire, weights may have changed)."""
+    from mesteri.pros.search import static_score_sql
+
+    await session.flush()
+    stmt = update(ProProfile).values(rank_base=static_score_sql(get_settings()))
+    if pro_id is not None:
+        stmt = stmt.where(ProProfile.id == pro_id)
+    await session.execute(stmt.execution_options(synchronize_session=False))
+
+
+def is_verified(profile: ProProfile) -> bool:
+    return profile.verification_state == VerificationState.VERIFIED
+
+
+async def is_verified_pro(session: ReadSession, user_id: uuid.UUID) -> bool:
+    """For other modules (payments: payouts and paid proposals need a verified pro)."""
+    state = await session.scalar(
+        select(ProProfile.verification_state).where(ProProfile.user_id == user_id)
+    )
+    return state == VerificationState.VERIFIED
+
+
+async def pro_id_of(session: ReadSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    return await session.scalar(select(ProProfile.id).where(ProProfile.user_id == user_id))
+
+
+# ---------------------------------------------------------------- portfolio
+
+
+async def list_portfolio(session: ReadSession, pro_id: uuid.UUID) -> Sequence[PortfolioItem]:
+    query = select(PortfolioItem).where(PortfolioItem.pro_id == pro_id)
+    return (await session.scalars(query.order_by(PortfolioItem.created_at.desc()))).all()
+
+
+async def do_add_portfolio_item(
+    session: WriteSession, user_id: uuid.UUID, item: PortfolioIn
+) -> PortfolioItem:
+    profile = await access_own_profile(session, user_id)
+    ids = [item.media_id, *([item.after_media_id] if item.after_media_id else [])]
+    await media.do_attach(session, ids, user_id, purposes=frozenset({"portfolio"}))
+    if item.category_id is not None and not catalog.is_category(item.category_id):
+        raise InvalidInputError(field="category_id")
+    row = PortfolioItem(
+        id=new_id(),
+        pro_id=profile.id,
+        media_id=item.media_id,
+        after_media_id=item.after_media_id,
+        caption=item.caption.strip(),
+        category_id=item.category_id,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    await session.execute(
+        update(ProProfile)
+        .where(ProProfile.id == profile.id)
+        .values(portfolio_count=ProProfile.portfolio_count + 1)
+    )
+    await do_refresh_rank(session, profile.id)
+    return row
+
+
+# ---------------------------------------------------------------- verification
+
+
+async def latest_submission(
+    session: ReadSession, pro_id: uuid.UUID
+) -> VerificationSubmission | None:
+    query = (
+        select(VerificationSubmission)
+        .where(VerificationSubmission.pro_id == pro_id)
+        .order_by(VerificationSubmission.submitted_at.desc(), VerificationSubmission.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def _reverify(session: WriteSession, profile: ProProfile) -> None:
+    """Verified details changed: back to pending until staff look again."""
+    current = await latest_submission(session, profile.id)
+    if current is not None and current.state == SubmissionState.VERIFIED:
+        await VERIFICATION_LIFECYCLE.apply(
+            session, current, "reverify", actor=Actor.SYSTEM, data={"reason": "details_changed"}
+        )
+        current.business_type, current.business_id = profile.business_type, profile.business_id
+        current.decided_at, current.decided_by = None, None
+    profile.verification_state = VerificationState.PENDING
+    profile.verified_at = None
+    audit.record(
+        session,
+        "verification.reverify",
+        actor_id=profile.user_id,
+        subject_type="pro",
+        subject_id=profile.id,
+    )
+
+
+async def do_submit_verification(
+    session: WriteSession, user_id: uuid.UUID, body: VerificationIn, client: ClientInfo
+) -> VerificationSubmission:
+    profile = await session.scalar(
+        select(ProProfile).where(ProProfile.user_id == user_id).with_for_update()
+    )
+    if profile is None:
+        raise NoProProfileError()
+    if not profile.listed:
+        raise ProfileIncompleteError()
+    uploads = await media.do_attach(
+        session, body.document_ids, user_id, purposes=media.DOCUMENT_PURPOSES
+    )
+    purposes = {u.purpose for u in uploads}
+    if body.kind == "kyc" and "id_document" not in purposes:
+        raise DocumentsRequiredError(field="document_ids")
+    business_id = None
+    if body.kind == "kyb":
+        if "registration_certificate" not in purposes:
+            raise DocumentsRequiredError(field="document_ids", what="the registration certificate")
+        business_id = check_business(body.business_type or profile.business_type, body.business_id)
+        if business_id is None:
+            raise BusinessIdRequiredError(
+                field="business_id", name=get_settings().market_profile.business_id_name
+            )
+        profile.business_type = body.business_type or profile.business_type
+        profile.business_id = business_id
+    current = await latest_submission(session, profile.id)
+    if current is not None and current.state != SubmissionState.SUPERSEDED:
+        await VERIFICATION_LIFECYCLE.apply(session, current, "supersede", actor=Actor.SYSTEM)
+    submission = VerificationSubmission(
+        id=new_id(),
+        pro_id=profile.id,
+        state=SubmissionState.PENDING,
+        kind=body.kind,
+        legal_name=body.legal_name.strip(),
+        business_type=profile.business_type,
+        business_id=business_id or profile.business_id,
+        document_ids=[u.id for u in uploads],
+        submitted_at=clock.now(),
+    )
+    session.add(submission)
+    profile.verification_state = VerificationState.PENDING
+    profile.verified_at = None
+    audit.record(
+        session,
+        "verification.submitted",
+        actor_id=user_id,
+        subject_type="verification",
+        subject_id=submission.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        kind=body.kind,
+    )
+    await do_refresh_rank(session, profile.id)
+    return submission
+
+
+async def list_verification_queue(
+    session: ReadSession, *, state: str = "pending", cursor: str | None, limit: int
+) -> tuple[list[tuple[VerificationSubmission, ProProfile]], str | None]:
+    query = select(VerificationSubmission).where(VerificationSubmission.state == state)
+    keys = (VerificationSubmission.submitted_at, VerificationSubmission.id)
+    rows = (
+        await session.scalars(
+            keyset(query, keys, cursor=cursor, limit=limit, descending=state != "pending")
+        )
+    ).all()
+    items, next_cursor = page_of(rows, ["submitted_at", "id"], limit)
+    pros = {
+        p.id: p
+        for p in (
+            await session.scalars(
+                select(ProProfile).where(ProProfile.id.in_([s.pro_id for s in items]))
+            )
+        ).all()
+    }
+    return [(s, pros[s.pro_id]) for s in items], next_cursor
+
+
+async def access_submission_for_staff(
+    session: WriteSession, submission_id: uuid.UUID, principal: Principal, client: ClientInfo
+) -> tuple[VerificationSubmission, ProProfile]:
+    """A submission with its documents' ids, for staff; every view is audited."""
+    check_staff(principal)
+    submission = await session.get(VerificationSubmission, submission_id)
+    if submission is None:
+        raise SubmissionNotFoundError()
+    profile = await session.get(ProProfile, submission.pro_id)
+    assert profile is not None
+    audit.record(
+        session,
+        "verification.viewed",
+        actor_id=principal.user_id,
+        subject_type="verification",
+        subject_id=submission.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    return submission, profile
+
+
+async def do_decide(
+    session: WriteSession,
+    submission_id: uuid.UUID,
+    principal: Principal,
+    client: ClientInfo,
+    *,
+    approve: bool,
+    reason: str | None = None,
+) -> VerificationSubmission:
+    check_staff(principal)
+    submission = await session.get(VerificationSubmission, submission_id, with_for_update=True)
+    if submission is None:
+        raise SubmissionNotFoundError()
+    if not approve and not (reason or "").strip():
+        raise RejectionReasonRequiredError(field="reason")
+    profile = await session.get(ProProfile, submission.pro_id, with_for_update=True)
+    assert profile is not None
+    name = "approve" if approve else "reject"
+    await VERIFICATION_LIFECYCLE.apply(
+        session,
+        submission,
+        name,
+        actor=Actor.OPERATOR,
+        actor_id=principal.user_id,
+        data={"reason": reason} if reason else None,
+    )
+    now = clock.now()
+    submission.decided_at, submission.decided_by = now, principal.user_id
+    submission.reason = None if approve else (reason or "").strip()
+    profile.verification_state = (
+        VerificationState.VERIFIED if approve else VerificationState.REJECTED
+    )
+    profile.verified_at = now if approve else None
+    profile.updated_at = now
+    await media.do_schedule_deletion(
+        session,
+        submission.document_ids,
+        timedelta(days=get_settings().verification_document_days),
+    )
+    audit.record(
+        session,
+        f"verification.{'approved' if approve else 'rejected'}",
+        actor_id=principal.user_id,
+        subject_type="verification",
+        subject_id=submission.id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        pro_id=str(profile.id),
+        **({"reason": submission.reason} if not approve else {}),
+    )
+    await do_refresh_rank(session, profile.id)
+    return submission
+
+
+# ---------------------------------------------------------------- saved pros, client profile
+
+
+async def do_save_pro(session: WriteSession, user_id: uuid.UUID, pro_id: uuid.UUID) -> None:
+    await access_profile(session, pro_id)
+    await session.execute(
+        insert(SavedPro)
+        .values(user_id=user_id, pro_id=pro_id, created_at=clock.now())
+        .on_conflict_do_nothing()
+    )
+
+
+async def do_unsave_pro(session: WriteSession, user_id: uuid.UUID, pro_id: uuid.UUID) -> None:
+    await session.execute(
+        delete(SavedPro).where(SavedPro.user_id == user_id, SavedPro.pro_id == pro_id)
+    )
+
+
+async def list_saved(session: ReadSession, user_id: uuid.UUID) -> Sequence[ProProfile]:
+    query = (
+        select(ProProfile)
+        .join(SavedPro, SavedPro.pro_id == ProProfile.id)
+        .where(SavedPro.user_id == user_id)
+        .order_by(SavedPro.created_at.desc())
+        .limit(200)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def saved_ids(session: ReadSession, user_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await session.scalars(select(SavedPro.pro_id).where(SavedPro.user_id == user_id))
+    return set(rows.all())
+
+
+async def access_client_profile(session: ReadSession, user_id: uuid.UUID) -> ClientProfile:
+    profile = await session.get(ClientProfile, user_id)
+    return profile or ClientProfile(
+        user_id=user_id, addresses=[], search_history=False, updated_at=clock.now()
+    )
+
+
+async def do_update_client_profile(
+    session: WriteSession, user_id: uuid.UUID, patch: ClientProfilePatch
+) -> ClientProfile:
+    profile = await session.get(ClientProfile, user_id, with_for_update=True)
+    if profile is None:
+        profile = ClientProfile(
+            user_id=user_id, addresses=[], search_history=False, updated_at=clock.now()
+        )
+        session.add(profile)
+    if patch.addresses is not None:
+        for address in patch.addresses:
+            catalog.place_coordinates(address.place_id)
+        profile.addresses = [a.model_dump(mode="json") for a in patch.addresses]
+    if patch.search_history is not None:
+        profile.search_history = patch.search_history
+        if not patch.search_history:  # opting out forgets what was kept
+            await session.execute(
+                delete(SearchHistoryEntry).where(SearchHistoryEntry.user_id == user_id)
+            )
+    profile.updated_at = clock.now()
+    await session.flush()
+    return profile
+
+
+async def do_record_search(
+    session: WriteSession, user_id: uuid.UUID, query: dict[str, Any]
+) -> bool:
+    """Keep the search only for users who opted in. Returns whether it was kept."""
+    opted_in = await session.scalar(
+        select(ClientProfile.search_history).where(ClientProfile.user_id == user_id)
+    )
+    if not opted_in:
+        return False
+    session.add(SearchHistoryEntry(id=new_id(), user_id=user_id, query=query, at=clock.now()))
+    return True
+
+
+async def list_search_history(
+    session: ReadSession, user_id: uuid.UUID, limit: int = 50
+) -> Sequence[SearchHistoryEntry]:
+    query = (
+        select(SearchHistoryEntry)
+        .where(SearchHistoryEntry.user_id == user_id)
+        .order_by(SearchHistoryEntry.at.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+@dataclass(frozen=True)
+class Counts:
+    listed: int
+    verified: int
+
+
+async def counts(session: ReadSession) -> Counts:
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(ProProfile.listed),
+                func.count().filter(ProProfile.verification_state == VerificationState.VERIFIED),
+            )
+        )
+    ).one()
+    return Counts(int(row[0]), int(row[1]))
