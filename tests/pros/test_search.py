@@ -277,3 +277,20 @@ async def test_relevance_pages_cover_every_match_once_past_the_window(
     assert set(market.values()) <= set(seen)
     bad = await client.get(f"{API}/pros", params={"cursor": "bm90LWEtY3Vyc29y"})
     assert bad.status_code == 422
+
+
+async def test_search_index_path_agrees_with_the_plain_path(
+    client: httpx.AsyncClient, market: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Craft + radius queries read the (craft x map cell) search index; the same query
+    through the profile table's indexes gives the same answer."""
+    from mesteri.pros import search
+
+    params = {"category": "plumbing", "place_id": str(BUCHAREST), "radius_km": 80, "q": "instal"}
+    fast = (await client.get(f"{API}/pros", params=params)).json()["items"]
+    monkeypatch.setattr(search, "MAX_INDEX_LISTS", 0)
+    plain = (await client.get(f"{API}/pros", params=params)).json()["items"]
+    assert [(i["id"], i["score"], i["distance_km"]) for i in fast] == [
+        (i["id"], i["score"], i["distance_km"]) for i in plain
+    ]
+    assert {market["near"], market["far"]} <= {i["id"] for i in fast}
