@@ -262,7 +262,7 @@ async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None
         {"id": pro_id} if pro_id else {},
     )
     await session.execute(
-        text(REINDEX_INSERT + (" AND p.id = :id" if pro_id else "")),
+        text(REINDEX_INSERT + (" AND p.id = :id" if pro_id else "") + REINDEX_CONFLICT),
         {"id": pro_id} if pro_id else {},
     )
 
@@ -278,6 +278,7 @@ REINDEX_INSERT = (
     " FROM pro_profiles AS p CROSS JOIN LATERAL unnest(p.category_ids) AS c(category_id)"
     " WHERE p.listed AND p.lat IS NOT NULL AND p.lon IS NOT NULL"
 )
+REINDEX_CONFLICT = " ON CONFLICT DO NOTHING"
 
 
 def is_verified(profile: ProProfile) -> bool:
