@@ -292,8 +292,14 @@ def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
     outer = select(inner)
     if query.cursor:
         value, last_id = decode_cursor(query.cursor, 2)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise InvalidCursorError(field="cursor")
+        try:
+            after_id = uuid.UUID(str(last_id))
+        except ValueError as exc:
+            raise InvalidCursorError(field="cursor") from exc
         row = tuple_(key_column, inner.c.id)
-        after = tuple_(literal(value), literal(uuid.UUID(str(last_id))))
+        after = tuple_(literal(float(value)), literal(after_id))
         outer = outer.where(row < after if descending else row > after)
     order = (
         [key_column.desc(), inner.c.id.desc()]
@@ -495,7 +501,11 @@ async def _relevance(
     phase, value, last_id = "s", None, None
     if query.cursor:
         phase, value, last_id = decode_cursor(query.cursor, 3)
-        if phase not in ("s", "b") or not isinstance(value, (int, float)):
+        if (
+            phase not in ("s", "b")
+            or not isinstance(value, (int, float))
+            or isinstance(value, bool)
+        ):
             raise InvalidCursorError(field="cursor")
         try:
             last_id = uuid.UUID(str(last_id))
