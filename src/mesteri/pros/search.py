@@ -449,7 +449,7 @@ def index_window_sql(rel: RelevanceSql, size: int) -> tuple[str, dict[str, Any]]
     """Relevance, step 1 when the query names a craft and a radius: the ``size`` best
     matches of each (craft, map cell) list of the search index, each read in rank order
     from ``ix_pro_search_entries_lookup`` (index-only) and stopped after ``size`` matches.
-    Merged and de-duplicated by the caller, they are exactly the ``size`` best matches,
+    Merged and de-duplicated, they are exactly the ``size`` best matches,
     at a cost bounded by lists x size rather than by the size of the market."""
     sql = (
         "SELECT t.id, t.rank_base FROM unnest(CAST(:cats AS uuid[])) AS k(cat)"  # noqa: S608
@@ -457,7 +457,8 @@ def index_window_sql(rel: RelevanceSql, size: int) -> tuple[str, dict[str, Any]]
         " CROSS JOIN LATERAL (SELECT p.pro_id AS id, p.rank_base FROM pro_search_entries AS p"
         f" WHERE p.category_id = k.cat AND p.geo_cell = c.cell AND {rel.entry_conditions}"
         " ORDER BY p.rank_base DESC, p.pro_id DESC LIMIT :size) AS t"
-        " ORDER BY t.rank_base DESC, t.id DESC"
+        # a pro with several matching crafts is in several lists, with the same rank
+        " GROUP BY t.id, t.rank_base ORDER BY t.rank_base DESC, t.id DESC LIMIT :size"
     )
     return sql, {**rel.params, "size": size}
 
@@ -515,14 +516,7 @@ async def _relevance(
     if phase == "s":
         if rel.lists:
             sql, params = index_window_sql(rel, window)
-            rows = (await session.execute(text(sql), params)).all()
-            seen: set[uuid.UUID] = set()
-            candidates = []
-            for row in rows:  # a pro with several matching crafts is in several lists
-                if row.id not in seen:
-                    seen.add(row.id)
-                    candidates.append(row)
-            candidates = candidates[:window]
+            candidates = list((await session.execute(text(sql), params)).all())
         else:
             sql, params = window_sql(rel, window, settings.search_scan)
             candidates = list((await session.execute(text(sql), params)).all())
