@@ -223,6 +223,10 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
             )
         ).scalar_one()
         await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # Reference data (categories, places) comes with the migrations: put it back.
+        from mesteri.catalog import reference
+
+        await conn.run_sync(reference.load)
     application = create_app(settings, database_url=live_database_url)
     application.state.engine = eng
     application.state.read_sessions, application.state.write_sessions = session_factories(eng)
