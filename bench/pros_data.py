@@ -99,7 +99,8 @@ SELECT gen_random_uuid(), r.user_id, 'ro', r.first || ' ' || r.last,
        25, 4000 + floor(r.r3 * 150)::int * 100, 20000, 'RON',
        CASE WHEN r.r4 < 0.7 THEN 'available' WHEN r.r4 < 0.95 THEN 'busy' ELSE 'vacation' END,
        ARRAY['ro'], '[]'::jsonb, NULL, 'standard', ARRAY[]::varchar[], ca.ids[r.c1],
-       CASE WHEN r.r1 < 0.5 THEN ARRAY[ca.ids[r.c1], ca.ids[r.c2]] ELSE ARRAY[ca.ids[r.c1]] END,
+       CASE WHEN r.r1 < 0.5 AND r.c1 <> r.c2 THEN ARRAY[ca.ids[r.c1], ca.ids[r.c2]]
+            ELSE ARRAY[ca.ids[r.c1]] END,
        CASE WHEN r.r2 < 0.5 THEN 'verified' WHEN r.r2 < 0.7 THEN 'pending' ELSE 'none' END,
        NULL, true,
        CASE WHEN r.r3 < 0.8 THEN 3.5 + r.r4 * 1.5 END, floor(r.r3 * 60)::int,
@@ -141,21 +142,32 @@ def generate(url: str, pros: int, *, batch_size: int = 250_000, quiet: bool = Fa
         for _name, definition in indexes:
             conn.execute(definition)
         conn.execute("VACUUM ANALYZE pro_profiles")
+        conn.execute("VACUUM ANALYZE pro_search_entries")
         conn.execute("VACUUM ANALYZE users")
     return time.monotonic() - start
 
 
 def refresh_ranks(url: str) -> None:
-    """``rank_base`` for every pro, with the app's own expression (``static_score_sql``)."""
-    from sqlalchemy import create_engine, update
+    """``rank_base`` for every pro and the search index (``pro_search_entries``), with the
+    app's own statements (``static_score_sql``, ``service.REINDEX_*``); the index of the
+    search entries is built after the rows, as a bulk load would."""
+    from sqlalchemy import create_engine, text, update
 
     from mesteri.config import get_settings
     from mesteri.pros.models import ProProfile
     from mesteri.pros.search import static_score_sql
+    from mesteri.pros.service import REINDEX_CONFLICT, REINDEX_DELETE, REINDEX_INSERT
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
         conn.execute(update(ProProfile).values(rank_base=static_score_sql(get_settings())))
+        definition = conn.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_pro_search_entries_lookup'")
+        ).scalar_one()
+        conn.execute(text("DROP INDEX ix_pro_search_entries_lookup"))
+        conn.execute(text(REINDEX_DELETE))
+        conn.execute(text(REINDEX_INSERT + REINDEX_CONFLICT))
+        conn.execute(text(definition))
     engine.dispose()
 
 

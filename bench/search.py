@@ -159,7 +159,7 @@ async def explain(url: str) -> str:
         # candidate window (the re-ranking after it reads ``search_window`` rows by id).
         settings = get_settings()
         rel = search_mod.relevance_sql(query, settings)
-        sql, params = search_mod.window_sql(rel, settings.search_window, settings.search_scan)
+        sql, params = search_mod.index_window_sql(rel, settings.search_window)
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SELECT 1")  # warm the connection's caches
             await conn.execute(text(sql), params)
@@ -296,14 +296,12 @@ def write_plans(plans: dict[int, str]) -> None:
         "Written by `python -m bench.search` (`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)`) for the",
         "candidate step of",
         "`GET /api/v1/pros?q=instal&category=installations&place_id=<București>&radius_km=25`",
-        "on the generated markets (the re-ranking after it reads `search_window` rows by primary",
-        "key). With many matches PostgreSQL walks `ix_pro_profiles_rank` (rank_base DESC,",
-        "WHERE listed) and stops after `search_window` matches, a cost that does not grow with",
-        "the market. With few matches the filters are answered by indexes and combined",
-        "with a BitmapAnd: `ix_pro_profiles_search_vector` (GIN, text),",
-        "`ix_pro_profiles_category_ids` (GIN, category sub-tree) and",
-        "`ix_pro_profiles_location` (GiST on `point(lon, lat)`, bounding box), as the planner",
-        "finds cheapest; the exact distance and the score are computed only for the rows left.",
+        "on the generated markets. A craft + radius query reads the search index",
+        "`pro_search_entries`: one short range of `ix_pro_search_entries_lookup`",
+        "(category_id, geo_cell, rank_base DESC, pro_id DESC, covering every filtered column)",
+        "per (craft of the sub-tree, 0.5° map cell of the bounding box), index-only, each",
+        "stopped after `search_window` matches. Its cost is bounded by lists x window, not by",
+        "the number of pros. The re-ranking after it reads those candidates by primary key.",
         "",
     ]
     for size, plan in plans.items():

@@ -253,11 +253,13 @@ async def test_saved_pros_and_opt_in_history(
 
 
 @pytest.mark.parametrize("window", [2, 3, 100])
+@pytest.mark.parametrize("near", [False, True])
 async def test_relevance_pages_cover_every_match_once_past_the_window(
     client: httpx.AsyncClient,
     market: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     window: int,
+    near: bool,
 ) -> None:
     """The default sort re-ranks the best ``search_window`` candidates, then continues in
     rank order: whatever the window, paging shows every match exactly once."""
@@ -266,6 +268,8 @@ async def test_relevance_pages_cover_every_match_once_past_the_window(
     cursor = None
     for _ in range(20):
         params: dict[str, Any] = {"limit": 2}
+        if near:  # through the search index (craft + radius)
+            params.update(category="installations", place_id=str(BUCHAREST), radius_km=200)
         if cursor:
             params["cursor"] = cursor
         page = (await client.get(f"{API}/pros", params=params)).json()
@@ -274,6 +278,47 @@ async def test_relevance_pages_cover_every_match_once_past_the_window(
         if not cursor:
             break
     assert len(seen) == len(set(seen))
-    assert set(market.values()) <= set(seen)
+    expected = (
+        {market[k] for k in ("near", "drain", "far", "busy")} if near else set(market.values())
+    )
+    assert expected <= set(seen)
+    if near:
+        assert market["painter"] not in seen
     bad = await client.get(f"{API}/pros", params={"cursor": "bm90LWEtY3Vyc29y"})
     assert bad.status_code == 422
+
+
+async def test_search_index_path_agrees_with_the_plain_path(
+    client: httpx.AsyncClient, market: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Craft + radius queries read the (craft x map cell) search index; the same query
+    through the profile table's indexes gives the same answer."""
+    from mesteri.pros import search
+
+    params = {"category": "plumbing", "place_id": str(BUCHAREST), "radius_km": 80, "q": "instal"}
+    fast = (await client.get(f"{API}/pros", params=params)).json()["items"]
+    monkeypatch.setattr(search, "MAX_INDEX_LISTS", 0)
+    plain = (await client.get(f"{API}/pros", params=params)).json()["items"]
+    assert [(i["id"], i["score"], i["distance_km"]) for i in fast] == [
+        (i["id"], i["score"], i["distance_km"]) for i in plain
+    ]
+    assert {market["near"], market["far"]} <= {i["id"] for i in fast}
+
+
+async def test_hot_endpoints_run_a_fixed_number_of_queries(
+    client: httpx.AsyncClient, market: dict[str, str], engine: Any
+) -> None:
+    from tests.conftest import count_queries
+
+    params = {"category": "plumbing", "place_id": str(BUCHAREST), "radius_km": 30, "q": "ins"}
+    await client.get(f"{API}/pros", params=params)  # warm caches
+    with count_queries(engine) as statements:
+        response = await client.get(f"{API}/pros", params=params)
+    assert response.status_code == 200
+    selects = [s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert len(selects) == 2, selects  # candidates from the search index, then those rows
+    with count_queries(engine) as statements:
+        profile = await client.get(f"{API}/pros/{market['near']}")
+    assert profile.status_code == 200
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2, selects  # the profile, its crafts

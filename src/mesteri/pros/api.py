@@ -215,7 +215,9 @@ async def search_pros(
     lon: float | None = Query(default=None, ge=-180, le=180),
     radius_km: float | None = Query(default=None, gt=0, le=500),
     min_rating: float | None = Query(default=None, ge=1, le=5),
-    max_rate: int | None = Query(default=None, ge=0, description="minor units per hour"),
+    max_rate: int | None = Query(
+        default=None, ge=0, le=100_000_000, description="minor units per hour"
+    ),
     available: bool | None = None,
     verified: bool | None = None,
     language: str | None = Query(default=None, pattern="^[a-zA-Z]{2}$"),

@@ -400,4 +400,4 @@ async def make_demo_pro(session: WriteSession, user: User) -> None:
     profile.rating_avg, profile.reviews_count = 4.9, 37
     profile.rating_weight, profile.delivery_score = 30.0, 0.97
     profile.rating_weighted_sum = 4.9 * 30.0
-    await session.flush()
+    await service.do_refresh_rank(session, profile.id)

@@ -198,6 +198,55 @@ class VerificationSubmission(Base):
     decided_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
+GEO_CELL_DEGREES = 0.5  # search cells: 0.5 by 0.5 degrees (about 55 by 40 km in Romania)
+GEO_CELL_SQL = "(floor((lat + 90) * 2)::int * 1000 + floor((lon + 180) * 2)::int)"
+
+
+class SearchEntry(Base):
+    """Search index: one row per (listed pro, craft), keyed by craft and map cell and
+    ordered by rank, carrying every filtered column, so "this craft near here, best
+    first" reads a few short index ranges and stops early (pros/search.py). Derived
+    from ``pro_profiles`` by ``service.do_refresh_rank``; never edited directly."""
+
+    __tablename__ = "pro_search_entries"
+    __table_args__ = (
+        Index(
+            "ix_pro_search_entries_lookup",
+            "category_id",
+            "geo_cell",
+            text("rank_base DESC"),
+            text("pro_id DESC"),
+            postgresql_include=[
+                "market",
+                "lat",
+                "lon",
+                "search_vector",
+                "rating_avg",
+                "rate_min",
+                "availability",
+                "verification_state",
+                "languages",
+            ],
+        ),
+    )
+
+    pro_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("pro_profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    category_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    geo_cell: Mapped[int] = mapped_column(Integer)
+    rank_base: Mapped[float] = mapped_column(Float)
+    market: Mapped[str] = mapped_column(String(2))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    search_vector: Mapped[Any] = mapped_column(TSVECTOR)
+    rating_avg: Mapped[float | None] = mapped_column(Float)
+    rate_min: Mapped[int | None] = mapped_column(Integer)
+    availability: Mapped[str] = mapped_column(String(10))
+    verification_state: Mapped[str] = mapped_column(String(10))
+    languages: Mapped[list[str]] = mapped_column(ARRAY(String(5)))
+
+
 class SavedPro(Base):
     __tablename__ = "saved_pros"
 

@@ -292,8 +292,14 @@ def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
     outer = select(inner)
     if query.cursor:
         value, last_id = decode_cursor(query.cursor, 2)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise InvalidCursorError(field="cursor")
+        try:
+            after_id = uuid.UUID(str(last_id))
+        except ValueError as exc:
+            raise InvalidCursorError(field="cursor") from exc
         row = tuple_(key_column, inner.c.id)
-        after = tuple_(literal(value), literal(uuid.UUID(str(last_id))))
+        after = tuple_(literal(float(value)), literal(after_id))
         outer = outer.where(row < after if descending else row > after)
     order = (
         [key_column.desc(), inner.c.id.desc()]
@@ -362,6 +368,20 @@ class RelevanceSql:
     params: dict[str, Any]
     score: str
     distance: str
+    # For the search index (craft x map cell lists): the conditions other than the craft,
+    # and how many lists the query reads (0: the index does not apply).
+    entry_conditions: str = ""
+    lists: int = 0
+
+
+MAX_INDEX_LISTS = 240
+
+
+def geo_cells(lat0: float, lon0: float, dlat: float, dlon: float) -> list[int]:
+    """The search cells (see ``models.GEO_CELL_SQL``) a bounding box touches."""
+    rows = range(math.floor((lat0 - dlat + 90) * 2), math.floor((lat0 + dlat + 90) * 2) + 1)
+    cols = range(math.floor((lon0 - dlon + 180) * 2), math.floor((lon0 + dlon + 180) * 2) + 1)
+    return [r * 1000 + c for r in rows for c in cols]
 
 
 def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
@@ -369,6 +389,7 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
     params: dict[str, Any] = {"market": settings.market}
     origin = origin_of(query)
     distance = "NULL::float8"
+    cells: list[int] = []
     if origin is not None:
         lat0, lon0 = origin
         params.update(lat0=lat0, lon0=lon0, coslat0=math.cos(math.radians(lat0)))
@@ -385,10 +406,12 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
             )
             conds.append("point(p.lon, p.lat) <@ box(point(:box_w, :box_s), point(:box_e, :box_n))")
             conds.append(f"{_HAVERSINE} <= :radius")
+            cells = geo_cells(lat0, lon0, dlat, dlon)
     skill = "0.0"
+    craft_condition = None
     if query.category:
         params["cats"] = catalog.subtree(catalog.get_category(query.category).id)
-        conds.append("p.category_ids && CAST(:cats AS uuid[])")
+        craft_condition = "p.category_ids && CAST(:cats AS uuid[])"
         skill = "CASE WHEN p.primary_category_id = ANY(CAST(:cats AS uuid[])) THEN 1.0 ELSE 0.6 END"
     text_rank = "0.0"
     terms = tsquery_text(query.q) if query.q else None
@@ -411,7 +434,33 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
         conds.append("p.languages @> ARRAY[CAST(:language AS varchar)]")
     params.update(w_skill=settings.rank_skill, w_text=settings.rank_text)
     score = f"(p.rank_base + :w_skill * {skill} + :w_text * {text_rank})"
-    return RelevanceSql(" AND ".join(conds), params, score, distance)
+    lists = len(cells) * len(params.get("cats", ()))
+    if lists and lists <= MAX_INDEX_LISTS:
+        params["cells"] = cells
+    else:
+        lists = 0
+    entry_conditions = " AND ".join(conds)
+    if craft_condition:
+        conds.append(craft_condition)
+    return RelevanceSql(" AND ".join(conds), params, score, distance, entry_conditions, lists)
+
+
+def index_window_sql(rel: RelevanceSql, size: int) -> tuple[str, dict[str, Any]]:
+    """Relevance, step 1 when the query names a craft and a radius: the ``size`` best
+    matches of each (craft, map cell) list of the search index, each read in rank order
+    from ``ix_pro_search_entries_lookup`` (index-only) and stopped after ``size`` matches.
+    Merged and de-duplicated, they are exactly the ``size`` best matches,
+    at a cost bounded by lists x size rather than by the size of the market."""
+    sql = (
+        "SELECT t.id, t.rank_base FROM unnest(CAST(:cats AS uuid[])) AS k(cat)"  # noqa: S608
+        " CROSS JOIN unnest(CAST(:cells AS int[])) AS c(cell)"
+        " CROSS JOIN LATERAL (SELECT p.pro_id AS id, p.rank_base FROM pro_search_entries AS p"
+        f" WHERE p.category_id = k.cat AND p.geo_cell = c.cell AND {rel.entry_conditions}"
+        " ORDER BY p.rank_base DESC, p.pro_id DESC LIMIT :size) AS t"
+        # a pro with several matching crafts is in several lists, with the same rank
+        " GROUP BY t.id, t.rank_base ORDER BY t.rank_base DESC, t.id DESC LIMIT :size"
+    )
+    return sql, {**rel.params, "size": size}
 
 
 def window_sql(rel: RelevanceSql, size: int, scan: int | None) -> tuple[str, dict[str, Any]]:
@@ -453,7 +502,11 @@ async def _relevance(
     phase, value, last_id = "s", None, None
     if query.cursor:
         phase, value, last_id = decode_cursor(query.cursor, 3)
-        if phase not in ("s", "b") or not isinstance(value, (int, float)):
+        if (
+            phase not in ("s", "b")
+            or not isinstance(value, (int, float))
+            or isinstance(value, bool)
+        ):
             raise InvalidCursorError(field="cursor")
         try:
             last_id = uuid.UUID(str(last_id))
@@ -461,11 +514,15 @@ async def _relevance(
             raise InvalidCursorError(field="cursor") from exc
     window = settings.search_window
     if phase == "s":
-        sql, params = window_sql(rel, window, settings.search_scan)
-        candidates = (await session.execute(text(sql), params)).all()
-        if len(candidates) < window:  # few matches among the best ranked: the filters' indexes
-            sql, params = window_sql(rel, window, None)
-            candidates = (await session.execute(text(sql), params)).all()
+        if rel.lists:
+            sql, params = index_window_sql(rel, window)
+            candidates = list((await session.execute(text(sql), params)).all())
+        else:
+            sql, params = window_sql(rel, window, settings.search_scan)
+            candidates = list((await session.execute(text(sql), params)).all())
+            if len(candidates) < window:  # few matches among the best: the filters' indexes
+                sql, params = window_sql(rel, window, None)
+                candidates = list((await session.execute(text(sql), params)).all())
         if not candidates:
             return [], None
         by_ids = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from mesteri.accounts.models import Role, User
@@ -247,8 +247,9 @@ async def do_set_availability(session: WriteSession, user_id: uuid.UUID, value: 
 
 
 async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None) -> None:
-    """Recompute ``rank_base`` (the query-independent part of the search score) of one pro,
-    or of every pro (daily job: promotions expire, weights may have changed)."""
+    """Recompute the search data of one pro, or of every pro (daily job: promotions
+    expire, weights may have changed): ``rank_base`` (the query-independent part of the
+    score) and the pro's rows in the search index (``pro_search_entries``)."""
     from mesteri.pros.search import static_score_sql
 
     await session.flush()
@@ -256,6 +257,28 @@ async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None
     if pro_id is not None:
         stmt = stmt.where(ProProfile.id == pro_id)
     await session.execute(stmt.execution_options(synchronize_session=False))
+    await session.execute(
+        text(REINDEX_DELETE + (" WHERE pro_id = :id" if pro_id else "")),
+        {"id": pro_id} if pro_id else {},
+    )
+    await session.execute(
+        text(REINDEX_INSERT + (" AND p.id = :id" if pro_id else "") + REINDEX_CONFLICT),
+        {"id": pro_id} if pro_id else {},
+    )
+
+
+REINDEX_DELETE = "DELETE FROM pro_search_entries"
+REINDEX_INSERT = (
+    "INSERT INTO pro_search_entries (pro_id, category_id, geo_cell, rank_base, market, lat,"
+    " lon, search_vector, rating_avg, rate_min, availability, verification_state, languages)"
+    " SELECT p.id, c.category_id,"
+    " (floor((p.lat + 90) * 2)::int * 1000 + floor((p.lon + 180) * 2)::int),"  # GEO_CELL_SQL
+    " p.rank_base, p.market, p.lat, p.lon, p.search_vector, p.rating_avg, p.rate_min,"
+    " p.availability, p.verification_state, p.languages"
+    " FROM pro_profiles AS p CROSS JOIN LATERAL unnest(p.category_ids) AS c(category_id)"
+    " WHERE p.listed AND p.lat IS NOT NULL AND p.lon IS NOT NULL"
+)
+REINDEX_CONFLICT = " ON CONFLICT DO NOTHING"
 
 
 def is_verified(profile: ProProfile) -> bool:

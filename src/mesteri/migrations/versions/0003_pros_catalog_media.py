@@ -306,6 +306,46 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_pro_crafts_category_id"), "pro_crafts", ["category_id"], unique=False)
     op.create_table(
+        "pro_search_entries",
+        sa.Column("pro_id", sa.Uuid(), nullable=False),
+        sa.Column("category_id", sa.Uuid(), nullable=False),
+        sa.Column("geo_cell", sa.Integer(), nullable=False),
+        sa.Column("rank_base", sa.Float(), nullable=False),
+        sa.Column("market", sa.String(length=2), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("lon", sa.Float(), nullable=False),
+        sa.Column("search_vector", postgresql.TSVECTOR(), nullable=False),
+        sa.Column("rating_avg", sa.Float(), nullable=True),
+        sa.Column("rate_min", sa.Integer(), nullable=True),
+        sa.Column("availability", sa.String(length=10), nullable=False),
+        sa.Column("verification_state", sa.String(length=10), nullable=False),
+        sa.Column("languages", postgresql.ARRAY(sa.String(length=5)), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["pro_id"],
+            ["pro_profiles.id"],
+            name=op.f("fk_pro_search_entries_pro_id_pro_profiles"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("pro_id", "category_id", name=op.f("pk_pro_search_entries")),
+    )
+    op.create_index(
+        "ix_pro_search_entries_lookup",
+        "pro_search_entries",
+        ["category_id", "geo_cell", sa.text("rank_base DESC"), sa.text("pro_id DESC")],
+        unique=False,
+        postgresql_include=[
+            "market",
+            "lat",
+            "lon",
+            "search_vector",
+            "rating_avg",
+            "rate_min",
+            "availability",
+            "verification_state",
+            "languages",
+        ],
+    )
+    op.create_table(
         "saved_pros",
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("pro_id", sa.Uuid(), nullable=False),
@@ -367,6 +407,8 @@ def downgrade() -> None:
     )
     op.drop_index(op.f("ix_verification_submissions_pro_id"), table_name="verification_submissions")
     op.drop_table("verification_submissions")
+    op.drop_index("ix_pro_search_entries_lookup", table_name="pro_search_entries")
+    op.drop_table("pro_search_entries")
     op.drop_table("saved_pros")
     op.drop_index(op.f("ix_pro_crafts_category_id"), table_name="pro_crafts")
     op.drop_table("pro_crafts")
