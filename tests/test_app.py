@@ -69,3 +69,11 @@ async def test_pwa_assets(client: httpx.AsyncClient) -> None:
     assert sw.headers["content-type"].startswith("text/javascript")
     assert "/offline" in sw.text
     assert (await client.get("/offline")).status_code == 200
+
+
+async def test_nul_in_a_query_parameter_is_refused_not_a_server_error(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/api/v1/search/suggest", params={"q": "bra\x00sov"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_input"

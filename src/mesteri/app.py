@@ -33,7 +33,7 @@ from mesteri.kit.i18n import LanguageMiddleware
 from mesteri.kit.migrate import current_revision, head_revision
 from mesteri.kit.observability import RequestContextMiddleware, metrics
 from mesteri.kit.ratelimit import RateLimiter
-from mesteri.kit.web import csrf_protect, install_error_handlers
+from mesteri.kit.web import csrf_protect, install_error_handlers, reject_nul_in_query
 from mesteri.media import api as media_api
 from mesteri.notifications import senders
 from mesteri.payments import api as payments_api
@@ -101,6 +101,7 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
         telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
+        dependencies=[Depends(reject_nul_in_query)],
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mesteri.config import get_settings
 from mesteri.kit import i18n
-from mesteri.kit.errors import CsrfError, DomainError
+from mesteri.kit.errors import CsrfError, DomainError, InvalidInputError
 from mesteri.kit.security import constant_time_equals, new_token, sign
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,12 @@ def csrf_token(request: Request) -> str:
         raw = new_token(24)
         request.state.new_csrf = raw
     return sign(get_settings().secret_key, raw)
+
+
+async def reject_nul_in_query(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL; a query parameter with one is refused, not a 500."""
+    if "%00" in request.url.query or "\x00" in request.url.query:
+        raise InvalidInputError("Text must not contain NUL characters.")
 
 
 async def csrf_protect(request: Request) -> None:
