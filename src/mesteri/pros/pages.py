@@ -20,6 +20,7 @@ from mesteri.kit import i18n
 from mesteri.kit.db import DbWrite
 from mesteri.kit.errors import DomainError, InvalidInputError
 from mesteri.kit.i18n import get_language
+from mesteri.kit.text import Clean, clean_text
 from mesteri.kit.web import form_errors, render, templates
 from mesteri.media import service as media
 from mesteri.pros import api as shapes
@@ -46,7 +47,7 @@ templates.globals["business_type_names"] = {
     "company": i18n.lazy("Company (Ltd.)"),
 }
 
-Text = Annotated[str, Form(max_length=4000)]
+Text = Annotated[Clean, Form(max_length=4000)]
 MAX_PAGE_UPLOAD = 20 * 1024 * 1024
 
 
@@ -101,7 +102,7 @@ async def search_page(
     request: Request,
     session: DbWrite,
     auth: WebAuth,
-    q: str = Query(default="", max_length=100),
+    q: Clean = Query(default="", max_length=100),
     category: str = Query(default="", max_length=60),
     place_id: str = Query(default="", max_length=40),
     radius_km: str = Query(default="", max_length=5),
@@ -112,6 +113,7 @@ async def search_page(
     cursor: str = Query(default="", max_length=400),
 ) -> Response:
     """Filters live in the URL, so a search can be shared, bookmarked and paged."""
+    q, category, place_id = clean_text(q), clean_text(category), clean_text(place_id)
     form = {
         "q": q,
         "category": category,

@@ -27,7 +27,7 @@ from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.ids import new_id
 from mesteri.kit.pagination import keyset, page_of
 from mesteri.kit.statemachine import Actor
-from mesteri.kit.text import fold
+from mesteri.kit.text import clean_text, fold
 from mesteri.media import service as media
 from mesteri.notifications import service as outbound
 from mesteri.pros.errors import (
@@ -485,7 +485,8 @@ async def do_decide(
     submission = await session.get(VerificationSubmission, submission_id, with_for_update=True)
     if submission is None:
         raise SubmissionNotFoundError()
-    if not approve and not (reason or "").strip():
+    reason = clean_text(reason or "").strip() or None
+    if not approve and not reason:
         raise RejectionReasonRequiredError(field="reason")
     profile = await session.get(ProProfile, submission.pro_id, with_for_update=True)
     assert profile is not None
