@@ -286,10 +286,10 @@ def main() -> None:
         )
     )
     if not args.no_plans:
-        write_plans(plans)
+        write_plans(plans, results)
 
 
-def write_plans(plans: dict[int, str]) -> None:
+def write_plans(plans: dict[int, str], results: dict[int, dict[str, Any]]) -> None:
     lines = [
         "# Search query plans",
         "",
@@ -303,7 +303,19 @@ def write_plans(plans: dict[int, str]) -> None:
         "stopped after `search_window` matches. Its cost is bounded by lists x window, not by",
         "the number of pros. The re-ranking after it reads those candidates by primary key.",
         "",
+        f"Figures of the same run ({harness.machine_info()['cpus']} CPUs, shared machine):",
+        "",
+        "| pros | endpoint | req/s | p50 ms | p95 ms | p99 ms |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
     ]
+    for size, figures in results.items():
+        for key in ("search", "profile"):
+            f = figures[key]
+            lines.append(
+                f"| {size:,} | {key} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} "
+                f"| {f['p99_ms']:.1f} |"
+            )
+    lines.append("")
     for size, plan in plans.items():
         lines += [f"## {size:,} pros", "", "```", plan, "```", ""]
     PLANS.write_text("\n".join(lines))

@@ -92,6 +92,8 @@ def test_pro_onboarding_staff_approval_and_client_search(
     page.goto(profile_href)
     assert_accessible(page, "public profile")
     assert person.email not in page.content()
+    page.goto("/saved")
+    assert_accessible(page, "saved professionals")
     pro.close()
 
     # Staff: the demo admin sets up two-factor, then approves from the queue.

@@ -220,3 +220,27 @@ async def test_staff_queue_and_decision_pages(client: httpx.AsyncClient, db: Wri
         for e in (await db.scalars(select(AuditEntry).where(AuditEntry.actor_id == staff.id))).all()
     }
     assert {"verification.viewed", "media.viewed", "verification.approved"} <= actions
+
+
+async def test_saved_pros_and_search_history_pages(client: httpx.AsyncClient) -> None:
+    _, pro = await make_pro(client, display_name="Gigel Parchetarul")
+    await _signed_in_pro(client)  # any signed-in person can save pros
+    token = await csrf(client, f"/pros/{pro['id']}")
+    saved = await client.post(
+        f"/pros/{pro['id']}/save", data={"csrf_token": token, "action": "save"}
+    )
+    assert saved.status_code == 303
+    page = await client.get("/saved")
+    assert "Gigel Parchetarul" in page.text
+    # history is off until asked for
+    await client.get("/pros", params={"q": "parchet"})
+    assert "/pros?q=parchet" not in (await client.get("/saved")).text
+    on = await client.post("/saved/history", data={"csrf_token": token, "enabled": "1"})
+    assert on.status_code == 303
+    await client.get("/pros", params={"q": "parchet"})
+    assert "/pros?q=parchet" in (await client.get("/saved")).text
+    await client.post("/saved/history", data={"csrf_token": token, "enabled": ""})
+    assert "/pros?q=parchet" not in (await client.get("/saved")).text
+    removed = await client.post(f"/saved/{pro['id']}/remove", data={"csrf_token": token})
+    assert removed.status_code == 303
+    assert "Gigel Parchetarul" not in (await client.get("/saved")).text

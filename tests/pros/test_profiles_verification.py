@@ -17,6 +17,7 @@ from mesteri.kit.statemachine import StateTransitionRecord
 from mesteri.media import service as media
 from mesteri.media import storage
 from mesteri.media.models import Upload
+from mesteri.notifications.models import OutboundMessage
 from mesteri.pros import service
 from mesteri.pros.lifecycles import VERIFICATION_LIFECYCLE
 from mesteri.pros.models import ProProfile
@@ -193,6 +194,19 @@ async def test_verification_lifecycle_with_audit(
     second_id = again.json()["id"]
     approved = await client.post(f"{API}/admin/verifications/{second_id}/approve", headers=staff)
     assert approved.json()["state"] == "verified"
+    decided = (
+        await db.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.kind == "verification.decided")
+            .where(OutboundMessage.user_id == pro_user)
+            .order_by(OutboundMessage.created_at)
+        )
+    ).all()
+    assert [m.subject for m in decided] == [
+        "Your Mesteri verification was not accepted",
+        "You are verified on Mesteri",
+    ]
+    assert "The photo of the ID card is blurred." in decided[0].body
     assert await service.is_verified_pro(db, pro_user) is True
     public = (await client.get(f"{API}/pros/{profile['id']}")).json()
     assert public["verified"] is True
@@ -283,3 +297,37 @@ async def test_documents_are_deleted_after_the_decision(
     assert orphan_row.state == "deleted"
     profile = await db.scalar(select(ProProfile).where(ProProfile.verification_state == "verified"))
     assert profile is not None
+
+
+async def test_business_verification_needs_the_certificate_and_a_valid_id(
+    client: httpx.AsyncClient,
+) -> None:
+    headers, _ = await make_pro(client)
+    id_doc = await _documents(client, headers, "id_document")
+    body = {"kind": "kyb", "legal_name": "Instal Pro SRL", "business_type": "srl"}
+    no_cert = await client.post(
+        f"{API}/pros/me/verification",
+        json={**body, "business_id": "18547290", "document_ids": id_doc},
+        headers=headers,
+    )
+    assert no_cert.status_code == 422
+    assert no_cert.json()["detail"] == "Add the business registration certificate to the request."
+    cert = await _documents(client, headers, "registration_certificate")
+    bad_id = await client.post(
+        f"{API}/pros/me/verification",
+        json={**body, "business_id": "18547291", "document_ids": cert},
+        headers=headers,
+    )
+    assert bad_id.json()["code"] == "invalid_business_id"
+    ok = await client.post(
+        f"{API}/pros/me/verification",
+        json={**body, "business_id": "RO18547290", "document_ids": cert},
+        headers=headers,
+    )
+    assert ok.status_code == 201, ok.text
+    me = (await client.get(f"{API}/pros/me", headers=headers)).json()
+    assert (me["business_type"], me["business_id"], me["verification_state"]) == (
+        "srl",
+        "18547290",
+        "pending",
+    )

@@ -322,3 +322,17 @@ async def test_hot_endpoints_run_a_fixed_number_of_queries(
     assert profile.status_code == 200
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 2, selects  # the profile, its crafts
+
+
+async def test_nul_characters_never_reach_the_database(client: httpx.AsyncClient) -> None:
+    assert (await client.get(f"{API}/search/suggest", params={"q": "\x00ab"})).status_code == 200
+    assert (await client.get(f"{API}/places", params={"q": "bra\x00"})).status_code == 200
+    assert (await client.get(f"{API}/pros", params={"q": "in\x00st"})).status_code == 200
+    headers, _ = await make_pro(client)
+    patched = await client.patch(
+        f"{API}/pros/me",
+        json={"bio": "Bună\x00 ziua", "display_name": "Ana\x00 B"},
+        headers=headers,
+    )
+    assert patched.status_code == 200
+    assert patched.json()["bio"] == "Bună ziua"

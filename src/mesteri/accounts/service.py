@@ -1053,3 +1053,18 @@ async def do_create_user(
     session.add(user)
     await session.flush()
     return user
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str | None
+    phone: str | None
+    language: str
+
+
+async def contact_of(session: ReadSession, user_id: uuid.UUID) -> Contact | None:
+    """How to reach a user, for other modules' notifications (None once deleted)."""
+    user = await session.get(User, user_id)
+    if user is None or user.state == UserState.DELETED:
+        return None
+    return Contact(user.email, user.phone, user.language)

@@ -12,6 +12,7 @@ from mesteri.config import get_settings
 from mesteri.kit.db import DbRead
 from mesteri.kit.i18n import get_language
 from mesteri.kit.pagination import Page
+from mesteri.kit.text import Clean
 
 router = APIRouter(tags=["catalog"])
 
@@ -60,7 +61,7 @@ async def categories(response: Response) -> Page[CategoryOut]:
 @router.get("/places", response_model=Page[PlaceOut])
 async def places(
     session: DbRead,
-    q: str = Query(default="", max_length=80),
+    q: Clean = Query(default="", max_length=80),
     country: str | None = Query(default=None, pattern="^[A-Za-z]{2}$"),
     limit: int = Query(default=20, ge=1, le=100),
 ) -> Page[PlaceOut]:

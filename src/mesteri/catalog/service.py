@@ -17,7 +17,7 @@ from mesteri.catalog.models import Place
 from mesteri.catalog.reference import CategoryRow
 from mesteri.kit.db import ReadSession
 from mesteri.kit.errors import NotFoundError
-from mesteri.kit.text import fold
+from mesteri.kit.text import clean_text, fold
 
 
 class UnknownCategoryError(NotFoundError):
@@ -124,13 +124,14 @@ async def search_places(
     session: ReadSession, q: str, *, country: str | None = None, limit: int = 20
 ) -> Sequence[Place]:
     """Diacritic-insensitive prefix match on the name (``brasov`` finds Brașov), biggest first."""
+    q = clean_text(q).strip()
     query = select(Place)
-    term = fold(q.strip())
+    term = fold(q)
     if term:
         query = query.where(
             or_(
                 Place.search_key.startswith(term, autoescape=True),
-                Place.names["he"].astext.startswith(q.strip(), autoescape=True),
+                Place.names["he"].astext.startswith(q, autoescape=True),
                 func.mesteri_fold(Place.county).startswith(term, autoescape=True),
             )
         )

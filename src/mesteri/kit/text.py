@@ -8,6 +8,10 @@ generated columns and indexes can use. ``fold`` is the same mapping in Python.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 FOLD_FROM = "ĂăÂâÎîȘșŞşȚțŢţÁáÉéÍíÓóÖöŐőÚúÜüŰűÀàÈèÇçÑñÄäËëÏïÔôÛûŁłŽžČčŠšĐđ"
 FOLD_TO = "AaAaIiSsSsTtTtAaEeIiOoOoOoUuUuUuAaEeCcNnAaEeIiOoUuLlZzCcSsDd"
 assert len(FOLD_FROM) == len(FOLD_TO)
@@ -23,4 +27,13 @@ FOLD_FUNCTION_SQL = (
 
 def fold(value: str) -> str:
     """Lower-case ``value`` without diacritics: ``"Brașov"`` → ``"brasov"``."""
-    return value.translate(_TABLE).lower()
+    return value.translate(_TABLE).lower().replace("\x00", "")
+
+
+def clean_text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL characters: drop them instead of failing later."""
+    return value.replace("\x00", "")
+
+
+# A string field or parameter whose NUL characters are dropped on parsing.
+Clean = Annotated[str, AfterValidator(clean_text)]

@@ -7,12 +7,14 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from mesteri.kit.text import Clean
+
 
 class UploadIn(BaseModel):
-    purpose: str = Field(max_length=40, examples=["portfolio"])
-    content_type: str = Field(max_length=100, examples=["image/jpeg"])
+    purpose: Clean = Field(max_length=40, examples=["portfolio"])
+    content_type: Clean = Field(max_length=100, examples=["image/jpeg"])
     size: int = Field(ge=1, le=1024**3, description="bytes")
-    filename: str | None = Field(default=None, max_length=200)
+    filename: Clean | None = Field(default=None, max_length=200)
 
 
 class UploadOut(BaseModel):

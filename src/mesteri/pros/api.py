@@ -19,6 +19,7 @@ from mesteri.kit.db import DbRead, DbWrite, FastReader
 from mesteri.kit.errors import DomainError
 from mesteri.kit.i18n import get_language
 from mesteri.kit.pagination import Page
+from mesteri.kit.text import Clean, clean_text
 from mesteri.media import service as media
 from mesteri.pros import search as search_mod
 from mesteri.pros import service
@@ -208,8 +209,8 @@ async def search_pros(
     request: Request,
     identity: MaybeUser,
     background: BackgroundTasks,
-    q: str | None = Query(default=None, max_length=100),
-    category: str | None = Query(default=None, max_length=60, description="id or slug"),
+    q: Clean | None = Query(default=None, max_length=100),
+    category: Clean | None = Query(default=None, max_length=60, description="id or slug"),
     place_id: uuid.UUID | None = None,
     lat: float | None = Query(default=None, ge=-90, le=90),
     lon: float | None = Query(default=None, ge=-180, le=180),
@@ -246,7 +247,8 @@ async def search_pros(
     )
     hits, next_cursor = await search_mod.search(session, query, get_settings())
     if identity is not None and cursor is None:
-        background.add_task(_remember, request, identity.id, dict(request.query_params))
+        params = {k: clean_text(v) for k, v in request.query_params.items()}
+        background.add_task(_remember, request, identity.id, params)
     return Page(items=[hit_out(h) for h in hits], next_cursor=next_cursor)
 
 
@@ -261,7 +263,7 @@ async def _remember(request: Request, user_id: uuid.UUID, params: dict[str, str]
 
 @router.get("/search/suggest", response_model=Page[SuggestItem])
 async def suggest(
-    session: DbRead, q: str = Query(min_length=1, max_length=60)
+    session: DbRead, q: Clean = Query(min_length=1, max_length=60)
 ) -> Page[SuggestItem]:
     """Autocomplete over categories, crafts, pro names and places."""
     rows = await search_mod.suggest(session, q, get_language())

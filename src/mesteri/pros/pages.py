@@ -20,12 +20,20 @@ from mesteri.kit import i18n
 from mesteri.kit.db import DbWrite
 from mesteri.kit.errors import DomainError, InvalidInputError
 from mesteri.kit.i18n import get_language
+from mesteri.kit.text import Clean, clean_text
 from mesteri.kit.web import form_errors, render, templates
 from mesteri.media import service as media
 from mesteri.pros import api as shapes
 from mesteri.pros import search as search_mod
 from mesteri.pros import service
-from mesteri.pros.schemas import CraftIn, PortfolioIn, ProOut, ProPatch, VerificationIn
+from mesteri.pros.schemas import (
+    ClientProfilePatch,
+    CraftIn,
+    PortfolioIn,
+    ProOut,
+    ProPatch,
+    VerificationIn,
+)
 
 router = APIRouter()
 
@@ -39,7 +47,7 @@ templates.globals["business_type_names"] = {
     "company": i18n.lazy("Company (Ltd.)"),
 }
 
-Text = Annotated[str, Form(max_length=4000)]
+Text = Annotated[Clean, Form(max_length=4000)]
 MAX_PAGE_UPLOAD = 20 * 1024 * 1024
 
 
@@ -93,7 +101,8 @@ def _float(value: str | None) -> float | None:
 async def search_page(
     request: Request,
     session: DbWrite,
-    q: str = Query(default="", max_length=100),
+    auth: WebAuth,
+    q: Clean = Query(default="", max_length=100),
     category: str = Query(default="", max_length=60),
     place_id: str = Query(default="", max_length=40),
     radius_km: str = Query(default="", max_length=5),
@@ -104,6 +113,7 @@ async def search_page(
     cursor: str = Query(default="", max_length=400),
 ) -> Response:
     """Filters live in the URL, so a search can be shared, bookmarked and paged."""
+    q, category, place_id = clean_text(q), clean_text(category), clean_text(place_id)
     form = {
         "q": q,
         "category": category,
@@ -141,6 +151,11 @@ async def search_page(
         context.update(
             hits=[shapes.hit_out(h) for h in hits], next_cursor=next_cursor, searched=True
         )
+        if auth is not None and not cursor and (q or category or place_id):
+            # opt-in history (kept only when the person asked for it)
+            await service.do_record_search(
+                session, auth[0].id, {k: v for k, v in form.items() if v}
+            )
     except ValueError:
         context["error"] = InvalidInputError.message
     except DomainError as exc:
@@ -180,6 +195,39 @@ async def save_toggle(
     else:
         await service.do_save_pro(session, auth[0].id, pro_id)
     return _redirect(f"/pros/{pro_id}")
+
+
+# ---------------------------------------------------------------- saved pros, search history
+
+
+@router.get("/saved")
+async def saved_page(request: Request, session: DbWrite, auth: WebAuthRequired) -> Response:
+    pros = await service.list_saved(session, auth[0].id)
+    client_profile = await service.access_client_profile(session, auth[0].id)
+    history = await service.list_search_history(session, auth[0].id, limit=20)
+    return render(
+        request,
+        "pros/saved.html",
+        {
+            "pros": [ProOut(**shapes.pro_fields(p, [])) for p in pros],
+            "history_on": client_profile.search_history,
+            "history": history,
+        },
+    )
+
+
+@router.post("/saved/history")
+async def saved_history(session: DbWrite, auth: WebAuthRequired, enabled: Text = "") -> Response:
+    await service.do_update_client_profile(
+        session, auth[0].id, ClientProfilePatch(search_history=enabled == "1")
+    )
+    return _redirect("/saved#history")
+
+
+@router.post("/saved/{pro_id}/remove")
+async def saved_remove(session: DbWrite, auth: WebAuthRequired, pro_id: uuid.UUID) -> Response:
+    await service.do_unsave_pro(session, auth[0].id, pro_id)
+    return _redirect("/saved")
 
 
 # ---------------------------------------------------------------- onboarding wizard

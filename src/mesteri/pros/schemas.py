@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mesteri.kit.text import Clean
+
 BusinessType = Literal["pfa", "ii", "srl", "individual", "osek_patur", "osek_murshe", "company"]
 AvailabilityIn = Literal["available", "busy", "vacation"]
 Sort = Literal["relevance", "distance", "rating", "price"]
@@ -20,28 +22,28 @@ class CraftIn(BaseModel):
 
 
 class CertificationIn(BaseModel):
-    name: str = Field(max_length=120)
-    issuer: str = Field(default="", max_length=120)
+    name: Clean = Field(max_length=120)
+    issuer: Clean = Field(default="", max_length=120)
     year: int | None = Field(default=None, ge=1950, le=2100)
 
 
 class InsuranceIn(BaseModel):
-    insurer: str = Field(max_length=120)
+    insurer: Clean = Field(max_length=120)
     coverage: int | None = Field(default=None, ge=0, description="minor units")
-    valid_until: str | None = Field(default=None, max_length=10, examples=["2027-12-31"])
+    valid_until: Clean | None = Field(default=None, max_length=10, examples=["2027-12-31"])
 
 
 class ProPatch(BaseModel):
-    display_name: str | None = Field(default=None, min_length=2, max_length=120)
-    bio: str | None = Field(default=None, max_length=4000)
+    display_name: Clean | None = Field(default=None, min_length=2, max_length=120)
+    bio: Clean | None = Field(default=None, max_length=4000)
     business_type: BusinessType | None = None
-    business_id: str | None = Field(default=None, max_length=20)
+    business_id: Clean | None = Field(default=None, max_length=20)
     crafts: list[CraftIn] | None = Field(default=None, max_length=10)
     place_id: uuid.UUID | None = None
     radius_km: int | None = Field(default=None, ge=1, le=500)
     rate_min: int | None = Field(default=None, ge=0, le=100_000_000)
     rate_max: int | None = Field(default=None, ge=0, le=100_000_000)
-    languages: list[str] | None = Field(default=None, max_length=10)
+    languages: list[Clean] | None = Field(default=None, max_length=10)
     certifications: list[CertificationIn] | None = Field(default=None, max_length=20)
     insurance: InsuranceIn | None = None
 
@@ -127,9 +129,9 @@ class ProSearchItem(BaseModel):
 
 class VerificationIn(BaseModel):
     kind: Literal["kyc", "kyb"]
-    legal_name: str = Field(min_length=2, max_length=200)
+    legal_name: Clean = Field(min_length=2, max_length=200)
     business_type: BusinessType | None = None
-    business_id: str | None = Field(default=None, max_length=20)
+    business_id: Clean | None = Field(default=None, max_length=20)
     document_ids: list[uuid.UUID] = Field(min_length=1, max_length=5)
 
 
@@ -159,7 +161,7 @@ class AdminVerificationOut(BaseModel):
 
 
 class RejectIn(BaseModel):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Clean = Field(min_length=3, max_length=500)
 
 
 class SuggestItem(BaseModel):
@@ -175,9 +177,9 @@ class ClientProfileOut(BaseModel):
 
 
 class AddressIn(BaseModel):
-    label: str = Field(max_length=60)
+    label: Clean = Field(max_length=60)
     place_id: uuid.UUID
-    street: str = Field(default="", max_length=200)
+    street: Clean = Field(default="", max_length=200)
 
 
 class ClientProfilePatch(BaseModel):
@@ -194,5 +196,5 @@ class SearchHistoryOut(BaseModel):
 class PortfolioIn(BaseModel):
     media_id: uuid.UUID
     after_media_id: uuid.UUID | None = None
-    caption: str = Field(default="", max_length=300)
+    caption: Clean = Field(default="", max_length=300)
     category_id: uuid.UUID | None = None

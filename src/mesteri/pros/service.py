@@ -16,20 +16,23 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from mesteri.accounts import service as accounts
 from mesteri.accounts.models import Role, User
 from mesteri.accounts.service import ClientInfo, Principal, check_staff
 from mesteri.catalog import service as catalog
 from mesteri.config import SUPPORTED_LANGUAGES, get_settings
-from mesteri.kit import audit, clock
+from mesteri.kit import audit, clock, i18n
 from mesteri.kit.db import ReadSession, WriteSession
 from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.ids import new_id
 from mesteri.kit.pagination import keyset, page_of
 from mesteri.kit.statemachine import Actor
-from mesteri.kit.text import fold
+from mesteri.kit.text import clean_text, fold
 from mesteri.media import service as media
+from mesteri.notifications import service as outbound
 from mesteri.pros.errors import (
     BusinessIdRequiredError,
+    CertificateRequiredError,
     DocumentsRequiredError,
     InvalidBusinessIdError,
     InvalidBusinessTypeError,
@@ -386,7 +389,7 @@ async def do_submit_verification(
     business_id = None
     if body.kind == "kyb":
         if "registration_certificate" not in purposes:
-            raise DocumentsRequiredError(field="document_ids", what="the registration certificate")
+            raise CertificateRequiredError(field="document_ids")
         business_id = check_business(body.business_type or profile.business_type, body.business_id)
         if business_id is None:
             raise BusinessIdRequiredError(
@@ -482,7 +485,8 @@ async def do_decide(
     submission = await session.get(VerificationSubmission, submission_id, with_for_update=True)
     if submission is None:
         raise SubmissionNotFoundError()
-    if not approve and not (reason or "").strip():
+    reason = clean_text(reason or "").strip() or None
+    if not approve and not reason:
         raise RejectionReasonRequiredError(field="reason")
     profile = await session.get(ProProfile, submission.pro_id, with_for_update=True)
     assert profile is not None
@@ -508,6 +512,7 @@ async def do_decide(
         submission.document_ids,
         timedelta(days=get_settings().verification_document_days),
     )
+    await _notify_decision(session, profile, approve=approve, reason=submission.reason)
     audit.record(
         session,
         f"verification.{'approved' if approve else 'rejected'}",
@@ -521,6 +526,36 @@ async def do_decide(
     )
     await do_refresh_rank(session, profile.id)
     return submission
+
+
+async def _notify_decision(
+    session: WriteSession, profile: ProProfile, *, approve: bool, reason: str | None
+) -> None:
+    """Tell the pro by e-mail, in their language (delivered after commit by the worker)."""
+    contact = await accounts.contact_of(session, profile.user_id)
+    if contact is None or not contact.email:
+        return
+    t = i18n.translations(contact.language).gettext
+    link = f"{get_settings().public_url}/pro/onboarding#step-verification"
+    if approve:
+        subject = t("You are verified on Mesteri")
+        body = t(
+            "Your documents were checked and your profile now shows the Verified badge. {link}"
+        ).format(link=link)
+    else:
+        subject = t("Your Mesteri verification was not accepted")
+        body = t(
+            "We could not verify your profile: {reason} Please send new documents: {link}"
+        ).format(reason=reason or "", link=link)
+    await outbound.do_queue_message(
+        session,
+        channel="email",
+        to=contact.email,
+        subject=subject,
+        body=body,
+        kind="verification.decided",
+        user_id=profile.user_id,
+    )
 
 
 # ---------------------------------------------------------------- saved pros, client profile
