@@ -138,7 +138,7 @@ async def refund_payment(
     """The payee (giving money back) or finance staff refund part or all of what is held."""
     user, principal = auth
     _payment, hold = await _payment_for_party(session, payment_id, principal)
-    staff = principal.user_id not in (hold.payee_id,)
+    staff = principal.user_id != hold.payee_id
     if staff:
         accounts.check_staff(principal)
 
