@@ -29,6 +29,12 @@ def now() -> datetime:
     return datetime.now(UTC) + _offset
 
 
+def wall_now() -> datetime:
+    """Real time, without the test offset: for what systems outside the app check against
+    their own clock (expiry of presigned storage URLs, provider signature timestamps)."""
+    return datetime.now(UTC)
+
+
 def offset() -> timedelta:
     return _offset
 

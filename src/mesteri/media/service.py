@@ -148,8 +148,8 @@ async def do_create_upload(
     )
     session.add(upload)
     await session.flush()
-    # Signed URLs use the wall clock: the storage (S3) checks them against real time.
-    expires = datetime.now(tz=now.tzinfo) + timedelta(minutes=get_settings().upload_url_minutes)
+    # Signed URLs use real time: the storage (S3) checks them against its own clock.
+    expires = clock.wall_now() + timedelta(minutes=get_settings().upload_url_minutes)
     url = storage_mod.current().upload_url(upload.key, content_type, spec.max_bytes, expires)
     return NewUpload(upload, url, expires)
 
@@ -337,9 +337,7 @@ async def access_download(
             purpose=upload.purpose,
             owner_id=str(upload.owner_id),
         )
-    expires = datetime.now(tz=clock.now().tzinfo) + timedelta(
-        seconds=get_settings().download_url_seconds
-    )
+    expires = clock.wall_now() + timedelta(seconds=get_settings().download_url_seconds)
     thumb: str | None
     if not upload.private:
         url, thumb = public_url(upload.id), public_url(upload.id, thumb=True)
@@ -382,7 +380,7 @@ async def read_public(
 def public_redirect(upload: Upload, variant: str) -> str | None:
     key = upload.thumb_key if variant == "thumb" and upload.thumb_key else upload.key
     ctype = "image/jpeg" if key == upload.thumb_key else upload.content_type or "image/jpeg"
-    expires = datetime.now(tz=clock.now().tzinfo) + timedelta(hours=1)
+    expires = clock.wall_now() + timedelta(hours=1)
     return storage_mod.current().download_url(key, ctype, expires)
 
 

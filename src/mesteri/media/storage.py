@@ -13,13 +13,13 @@ them; ``download_url`` returns ``None`` for them.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from mesteri.config import Settings
+from mesteri.kit import clock
 from mesteri.kit.security import constant_time_equals, sign
 
 
@@ -53,7 +53,7 @@ def check_signature(
     """None when valid; otherwise the reason ('expired' or 'bad_signature')."""
     if not constant_time_equals(sig, _signature(secret, action, target, expires, extra)):
         return "bad_signature"
-    if expires < time.time():
+    if expires < clock.wall_now().timestamp():
         return "expired"
     return None
 
@@ -140,7 +140,7 @@ class S3Storage:
 
     @staticmethod
     def _seconds(expires: datetime) -> int:
-        return max(1, int(expires.timestamp() - time.time()))
+        return max(1, int(expires.timestamp() - clock.wall_now().timestamp()))
 
     def upload_url(self, key: str, content_type: str, max_size: int, expires: datetime) -> str:
         url: str = self.client.generate_presigned_url(

@@ -25,7 +25,7 @@ from mesteri.payments.errors import (
     UnsupportedCurrencyError,
     WebhookRejectedError,
 )
-from mesteri.payments.models import AccountKind, Hold, Payment, Refund
+from mesteri.payments.models import AccountKind, Hold, Payment
 from mesteri.payments.providers.base import InvalidSignatureError
 from mesteri.payments.schemas import (
     AlertOut,
@@ -142,21 +142,29 @@ async def refund_payment(
     if staff:
         accounts.check_staff(principal)
 
+    actor = Actor.OPERATOR if staff else Actor.PRO
+    return await _refund(session, request, hold.id, body, actor, user.id, idempotency_key)
+
+
+async def _refund(
+    session: DbWrite,
+    request: Request,
+    hold_id: uuid.UUID,
+    body: RefundIn,
+    actor: Actor,
+    actor_id: uuid.UUID,
+    idempotency_key: str | None,
+) -> object:
     async def call() -> RefundOut:
         refund = await service.refund(
-            session,
-            hold.id,
-            body.amount,
-            actor=Actor.OPERATOR if staff else Actor.PRO,
-            actor_id=user.id,
-            reason=body.reason,
+            session, hold_id, body.amount, actor=actor, actor_id=actor_id, reason=body.reason
         )
         return RefundOut.model_validate(refund)
 
     return await idempotent(
         session,
         request,
-        user_id=user.id,
+        user_id=actor_id,
         key=idempotency_key,
         body=body,
         call=call,
@@ -351,25 +359,8 @@ async def refund_hold(
     principal: StaffPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> object:
-    async def call() -> RefundOut:
-        refund: Refund = await service.refund(
-            session,
-            hold_id,
-            body.amount,
-            actor=Actor.OPERATOR,
-            actor_id=principal.user_id,
-            reason=body.reason,
-        )
-        return RefundOut.model_validate(refund)
-
-    return await idempotent(
-        session,
-        request,
-        user_id=principal.user_id,
-        key=idempotency_key,
-        body=body,
-        call=call,
-        status_code=201,
+    return await _refund(
+        session, request, hold_id, body, Actor.OPERATOR, principal.user_id, idempotency_key
     )
 
 

@@ -203,32 +203,16 @@ async def payment_status(
 
 
 @router.get("/wallet")
-async def wallet_page(
-    request: Request, session: DbWrite, auth: WebAuthRequired, cursor: str | None = None
-) -> Response:
-    return await _wallet(request, session, auth)
+async def wallet_page(request: Request, session: DbWrite, auth: WebAuthRequired) -> Response:
+    return render(request, "payments/wallet.html", await _wallet_context(session, auth[0].id))
 
 
-async def _wallet(
-    request: Request,
-    session: DbWrite,
-    auth: WebAuthRequired,
-    *,
-    error: str | None = None,
-    notice: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    user = auth[0]
+async def _wallet_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, object]:
     currency = get_settings().market_profile.currency
-    view = await repository.wallet_view(session, user.id, currency, cursor=None, limit=50)
-    payouts, _next = await repository.payouts_of(session, user.id, cursor=None, limit=20)
-    account = await service.payout_account(session, user.id)
-    return render(
-        request,
-        "payments/wallet.html",
-        {"wallet": view, "payouts": payouts, "account": account, "error": error, "notice": notice},
-        status_code=status_code,
-    )
+    view = await repository.wallet_view(session, user_id, currency, cursor=None, limit=50)
+    payouts, _next = await repository.payouts_of(session, user_id, cursor=None, limit=20)
+    account = await service.payout_account(session, user_id)
+    return {"wallet": view, "payouts": payouts, "account": account}
 
 
 @router.post("/wallet/payout-account")
@@ -252,8 +236,8 @@ async def wallet_payout(
 ) -> Response:
     user = auth[0]
     currency = get_settings().market_profile.currency
-    view = await repository.wallet_view(session, user.id, currency, cursor=None, limit=50)
-    with form_errors(request, "payments/wallet.html", wallet=view, payouts=[], account=None):
+    context = await _wallet_context(session, user.id)
+    with form_errors(request, "payments/wallet.html", **context):
         await service.request_payout(session, user.id, _parse_amount(amount, currency))
     return _redirect("/wallet?requested=1")
 
@@ -269,9 +253,7 @@ def _parse_amount(text: str, currency: str) -> Money:
 
 
 @router.get("/admin/finance")
-async def finance_page(
-    request: Request, session: DbWrite, auth: WebAuthRequired, created: str | None = None
-) -> Response:
+async def finance_page(request: Request, session: DbWrite, auth: WebAuthRequired) -> Response:
     accounts.check_staff(auth[1])
     return render(request, "payments/finance.html", await _finance_context(session))
 

@@ -6,6 +6,7 @@ Tests install the provider they want; nothing patches module paths.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -40,7 +41,10 @@ def sandbox_secret(settings: Settings) -> str:
     )
 
 
-def http_deliver(url: str, transport: httpx.AsyncBaseTransport | None = None):  # type: ignore[no-untyped-def]
+Deliver = Callable[[bytes, dict[str, str]], Awaitable[int]]
+
+
+def http_deliver(url: str, transport: httpx.AsyncBaseTransport | None = None) -> Deliver:
     """Deliver sandbox events with an HTTP POST (to this app, like a real provider would)."""
 
     async def deliver(body: bytes, headers: dict[str, str]) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from mesteri.kit import clock, jobs
 from mesteri.kit.db import WriteSession
-from mesteri.payments.providers import signing
+from mesteri.payments.providers import Deliver, signing
 from mesteri.payments.providers.base import (
     REFERENCE_KEY,
     Checkout,
@@ -43,8 +43,6 @@ INITIAL_REQUIREMENTS = ("external_account", "individual.verification.document")
 FEE_BPS = 150
 FEE_FIXED = 100
 
-# Posts a signed event to the platform; returns the HTTP status.
-Deliver = Callable[[bytes, dict[str, str]], Awaitable[int]]
 
 _RAW_TYPES = {
     "payment_intent.succeeded": EventType.PAYMENT_SUCCEEDED,
