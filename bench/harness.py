@@ -559,7 +559,8 @@ def _preexec(cpu: int | None, nice: int) -> Callable[[], None] | None:
     return apply
 
 
-def _children_cpu_seconds() -> float:
+def children_cpu_seconds() -> float:
+    """CPU used by this process's reaped children (a load generator, pgbench)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -569,7 +570,7 @@ def _run_generator(
 ) -> tuple[str, dict[str, float]]:
     """Run the generator; with ``measure``, also the CPU use of it and the watched processes."""
     before = {name: cpu_seconds(pid) for name, pid in spec.watch.items()} if measure else {}
-    generator_before, began = _children_cpu_seconds(), time.perf_counter()
+    generator_before, began = children_cpu_seconds(), time.perf_counter()
     try:
         done = subprocess.run(
             list(argv),
@@ -588,7 +589,7 @@ def _run_generator(
     if measure:
         for name, pid in spec.watch.items():
             cpu_pct[name] = round(100 * (cpu_seconds(pid) - before[name]) / wall, 1)
-        cpu_pct["generator"] = round(100 * (_children_cpu_seconds() - generator_before) / wall, 1)
+        cpu_pct["generator"] = round(100 * (children_cpu_seconds() - generator_before) / wall, 1)
     return done.stdout, cpu_pct
 
 

@@ -312,7 +312,7 @@ async def pgbench_run(opts: Options, pgbench: str, sock: Socket, postmaster: int
         wall = time.perf_counter() - began
         return proc.returncode or 0, out.decode(), err.decode(), wall, pg_before
 
-    client_before = _children_cpu()
+    client_before = harness.children_cpu_seconds()
     (code, out, err, wall, pg_before), activity = await sampled(
         sock.url(PGBENCH_DB), PGBENCH_DB, work
     )
@@ -333,7 +333,7 @@ async def pgbench_run(opts: Options, pgbench: str, sock: Socket, postmaster: int
         "errors": int(failed.group(1)) if failed else 0,
         "cpu_pct": {
             "postgres": round(100 * (postgres_cpu_seconds(postmaster) - pg_before) / wall, 1),
-            "client": round(100 * (_children_cpu() - client_before) / wall, 1),
+            "client": round(100 * (harness.children_cpu_seconds() - client_before) / wall, 1),
         },
         "activity": activity,
         "command": " ".join(argv),
@@ -349,13 +349,6 @@ def postgres_cpu_seconds(postmaster: int) -> float:
     except (OSError, IndexError, ValueError):
         reaped = 0.0
     return harness.cpu_seconds(postmaster) + reaped
-
-
-def _children_cpu() -> float:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --------------------------------------------------------------------------- the ledger side
