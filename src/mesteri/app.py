@@ -21,7 +21,11 @@ from mesteri.backoffice import api as backoffice_api
 from mesteri.backoffice import pages as backoffice_pages
 from mesteri.catalog import api as catalog_api
 from mesteri.config import Settings, get_settings
+from mesteri.contracts import api as contracts_api
+from mesteri.contracts import pages as contracts_pages
 from mesteri.devtools import api as dev_api
+from mesteri.jobs import api as jobs_api
+from mesteri.jobs import pages as jobs_pages
 from mesteri.kit import clock, jobs
 from mesteri.kit.db import (
     PoolReader,
@@ -35,10 +39,14 @@ from mesteri.kit.observability import RequestContextMiddleware, metrics
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.kit.web import csrf_protect, install_error_handlers, reject_nul_in_query
 from mesteri.media import api as media_api
+from mesteri.milestones import api as milestones_api
+from mesteri.milestones import pages as milestones_pages
 from mesteri.notifications import senders
 from mesteri.payments import api as payments_api
 from mesteri.payments import pages as payments_pages
 from mesteri.payments import providers
+from mesteri.proposals import api as proposals_api
+from mesteri.proposals import pages as proposals_pages
 from mesteri.pros import api as pros_api
 from mesteri.pros import pages as pros_pages
 from mesteri.web import pages as site_pages
@@ -116,6 +124,10 @@ def create_app(
         media_api.router,
         pros_api.router,
         pros_api.admin,
+        jobs_api.router,
+        proposals_api.router,
+        contracts_api.router,
+        milestones_api.router,
     ]
     if settings.dev_tools_enabled:
         api_routers.append(dev_api.router)
@@ -130,6 +142,10 @@ def create_app(
     pages.include_router(backoffice_pages.router)
     pages.include_router(payments_pages.router)
     pages.include_router(pros_pages.router)
+    pages.include_router(jobs_pages.router)
+    pages.include_router(proposals_pages.router)
+    pages.include_router(contracts_pages.router)
+    pages.include_router(milestones_pages.router)
     app.include_router(pages)
     app.include_router(media_api.files)  # signed URLs are their own protection
     app.include_router(site_pages.assets)

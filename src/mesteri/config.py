@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     referral_platform_fee_bps: int = Field(default=500, ge=0, le=1500)
     # Overrides the market's hold period (days before released money is withdrawable).
     hold_days: int | None = Field(default=None, ge=0, le=90)
+    # ---- jobs, proposals and milestones (SPEC 4.2 timers, in days)
+    job_open_days: int = Field(default=30, ge=1, le=365)  # an unanswered job expires
+    proposal_expiry_days: int = Field(default=14, ge=1, le=90)
+    auto_accept_days: int = Field(default=14, ge=1, le=90)
+    auto_accept_reminder_days: tuple[int, ...] = (7, 12)
+    overdue_refund_days: int = Field(default=60, ge=1, le=365)  # after the due date
     storage: Literal["local", "s3"] = "local"
     smtp_url: str | None = None
     sms_provider: Literal["log"] = "log"

@@ -2,11 +2,15 @@
 
 from mesteri.accounts import models as accounts_models
 from mesteri.catalog import models as catalog_models
+from mesteri.contracts import models as contracts_models
+from mesteri.jobs import models as jobs_models
 from mesteri.kit import audit, clock, idempotency, jobs, statemachine
 from mesteri.media import models as media_models
+from mesteri.milestones import models as milestones_models
 from mesteri.notifications import models as notifications_models
 from mesteri.payments import models as payments_models
 from mesteri.payments.sandbox import models as sandbox_models
+from mesteri.proposals import models as proposals_models
 from mesteri.pros import models as pros_models
 
 __all__ = [
@@ -14,11 +18,15 @@ __all__ = [
     "audit",
     "catalog_models",
     "clock",
+    "contracts_models",
     "idempotency",
     "jobs",
+    "jobs_models",
     "media_models",
+    "milestones_models",
     "notifications_models",
     "payments_models",
+    "proposals_models",
     "pros_models",
     "sandbox_models",
     "statemachine",

@@ -2,6 +2,7 @@
 
 from mesteri.accounts import tasks as accounts_tasks
 from mesteri.media import tasks as media_tasks
+from mesteri.milestones import tasks as milestones_tasks
 from mesteri.notifications import tasks as notifications_tasks
 from mesteri.payments import tasks as payments_tasks
 from mesteri.payments.sandbox import tasks as sandbox_tasks
@@ -10,6 +11,7 @@ from mesteri.pros import tasks as pros_tasks
 __all__ = [
     "accounts_tasks",
     "media_tasks",
+    "milestones_tasks",
     "notifications_tasks",
     "payments_tasks",
     "pros_tasks",

@@ -1068,3 +1068,33 @@ async def contact_of(session: ReadSession, user_id: uuid.UUID) -> Contact | None
     if user is None or user.state == UserState.DELETED:
         return None
     return Contact(user.email, user.phone, user.language)
+
+
+async def do_email_user(
+    session: WriteSession,
+    user_id: uuid.UUID,
+    *,
+    kind: str,
+    subject: str,
+    body: str,
+    **params: Any,
+) -> bool:
+    """E-mail a user in their language (delivered after commit by the worker).
+
+    ``subject`` and ``body`` are English messages marked with ``i18n.lazy``; ``params`` fill
+    their ``{placeholders}`` after translation. False when the user cannot be reached.
+    """
+    contact = await contact_of(session, user_id)
+    if contact is None or not contact.email:
+        return False
+    t = i18n.translations(contact.language).gettext
+    await outbound.do_queue_message(
+        session,
+        channel="email",
+        to=contact.email,
+        subject=t(subject).format(**params),
+        body=t(body).format(**params),
+        kind=kind,
+        user_id=user_id,
+    )
+    return True

@@ -153,9 +153,8 @@ class StateMachine(Generic[S]):
         if actor not in transition.actors:
             raise ActorNotAllowedError(transition=name)
         obj.state = transition.target
-        if transition.effect is not None:
-            await transition.effect(session, obj)
-        await self._schedule_timers(session, obj, transition.target)
+        # Recorded before the effect, so a transition an effect chains on (accept → release)
+        # comes after this one in the history.
         session.add(
             StateTransitionRecord(
                 entity=self.entity,
@@ -169,7 +168,15 @@ class StateMachine(Generic[S]):
                 data=data or {},
             )
         )
+        if transition.effect is not None:
+            await transition.effect(session, obj)
+        await self._schedule_timers(session, obj, transition.target)
         return transition
+
+    def allows(self, obj: HasState, name: str) -> bool:
+        """Whether ``name`` may leave the entity's current state now (its guard included)."""
+        transition = self.find(name, self.states(obj.state))
+        return transition is not None and (transition.guard is None or transition.guard(obj))
 
     async def start(self, session: AsyncSession, obj: HasState) -> None:
         """Schedule the timers of a newly created entity's initial state."""
@@ -198,7 +205,9 @@ async def fire_timer(entity: str, entity_id: str, transition: str, expected_stat
     assert machine.model is not None
     async with jobs.job_session() as session:
         obj = await session.get(machine.model, uuid.UUID(entity_id), with_for_update=True)
-        if obj is None or str(obj.state) != expected_state:
+        # The entity moved on, or came back to the state later and its own timer is still
+        # ahead (the guard compares the time with the entity's deadline).
+        if obj is None or str(obj.state) != expected_state or not machine.allows(obj, transition):
             return
         await machine.apply(session, obj, transition, actor=Actor.SYSTEM, data={"timer": True})
 

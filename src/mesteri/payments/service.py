@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from mesteri.config import Settings, get_settings
-from mesteri.kit import clock, jobs
+from mesteri.kit import clock, events, jobs
 from mesteri.kit.db import ReadSession, WriteSession
 from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.ids import new_id
@@ -42,6 +42,7 @@ from mesteri.payments.errors import (
     UnsupportedCurrencyError,
     WebhookTooEarlyError,
 )
+from mesteri.payments.events import HoldFunded
 from mesteri.payments.lifecycles import CREDIT_LIFECYCLE, HOLD_LIFECYCLE, PAYOUT_LIFECYCLE
 from mesteri.payments.models import (
     AccountKind,
@@ -883,6 +884,7 @@ async def _on_payment_succeeded(session: WriteSession, provider: str, event: Pro
         idempotency_key=f"capture:{payment.id}",
     )
     if expected:
+        await events.publish(session, HoldFunded(hold.id, hold.reference, payment.id))
         return "funded"
     # Paid twice, paid after cancelling, or a wrong amount: the money goes straight back.
     await _refund_part(
