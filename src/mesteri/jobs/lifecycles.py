@@ -32,6 +32,8 @@ JOB_LIFECYCLE = StateMachine(
         Transition("cancel", frozenset({_J.IN_PROGRESS}), _J.CANCELLED, _SYSTEM),
         Transition("expire", frozenset({_J.OPEN}), _J.EXPIRED, _SYSTEM, guard=_expired),
         Transition("reopen", frozenset({_J.EXPIRED}), _J.OPEN, _CLIENT),
+        # The hired pro's contract was withdrawn before both signed: the job can hire again.
+        Transition("reopen", frozenset({_J.IN_PROGRESS}), _J.OPEN, _SYSTEM),
     ],
     timers={_J.OPEN: [Timer("expire", at=lambda job: job.expires_at)]},
     model=Job,
