@@ -290,6 +290,12 @@ async def _fund(
     await MILESTONE_LIFECYCLE.apply(
         session, milestone, "fund", actor=actor, actor_id=principal.user_id
     )
+    settings = settings or get_settings()
+    # Back from the checkout, the payer lands on the contract at this milestone.
+    return_url = return_url or (
+        f"{settings.public_url}/contracts/{milestone.contract_id}"
+        f"?funding={milestone.id}#milestone-{milestone.id}"
+    )
     contact = await accounts.contact_of(session, milestone.client_id)
     funding = await payments.fund_hold(
         session,
@@ -300,7 +306,7 @@ async def _fund(
         description=milestone.title,
         payer_email=contact.email if contact else None,
         return_url=return_url,
-        settings=settings or get_settings(),
+        settings=settings,
     )
     milestone.hold_id = funding.hold.id
     milestone.updated_at = clock.now()

@@ -16,3 +16,10 @@ document.addEventListener("submit", (event) => {
     setTimeout(() => button.removeAttribute("aria-busy"), 8000);
   }
 });
+
+// Buttons that cannot be undone ask first (data-confirm holds the translated question).
+document.addEventListener("submit", (event) => {
+  const button = event.submitter;
+  const question = button?.dataset?.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
