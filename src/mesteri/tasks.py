@@ -1,6 +1,8 @@
 """Imports every domain's ``tasks`` module so their jobs are registered."""
 
 from mesteri.accounts import tasks as accounts_tasks
+from mesteri.contracts import tasks as contracts_tasks
+from mesteri.jobs import tasks as jobs_tasks
 from mesteri.media import tasks as media_tasks
 from mesteri.milestones import tasks as milestones_tasks
 from mesteri.notifications import tasks as notifications_tasks
@@ -10,6 +12,8 @@ from mesteri.pros import tasks as pros_tasks
 
 __all__ = [
     "accounts_tasks",
+    "contracts_tasks",
+    "jobs_tasks",
     "media_tasks",
     "milestones_tasks",
     "notifications_tasks",
