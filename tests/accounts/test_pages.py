@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import httpx
 
@@ -209,3 +210,17 @@ async def test_forgot_password_by_phone_keeps_the_plus(client: httpx.AsyncClient
     )
     assert reset.status_code == 200
     assert "Sign in" in reset.text
+
+
+async def test_an_error_page_for_a_signed_in_user_keeps_the_navigation(
+    client: httpx.AsyncClient,
+) -> None:
+    """A domain error rolls the request back; the page still knows who is signed in."""
+    auth = await register(client, role="pro")
+    token = await csrf(client, "/signin")
+    await client.post(
+        "/signin", data={"csrf_token": token, "login": auth["user"]["email"], "password": PASSWORD}
+    )
+    page = await client.get(f"/pros/{uuid.uuid4()}", headers={"accept-language": "en"})
+    assert page.status_code == 404
+    assert 'href="/wallet"' in page.text  # the pro's navigation, read after the rollback

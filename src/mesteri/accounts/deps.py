@@ -91,6 +91,7 @@ async def _web_auth(request: Request, session: DbWrite) -> tuple[User, Principal
         return None
     user = await _load_user(session, identity)
     request.state.user = user
+    request.state.identity = identity  # for error pages after a rollback (kit.web)
     return user, identity.principal
 
 

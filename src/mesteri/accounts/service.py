@@ -46,6 +46,7 @@ from mesteri.accounts.errors import (
 from mesteri.accounts.lifecycles import OTP_LIFECYCLE, OTP_TTL, USER_LIFECYCLE
 from mesteri.accounts.models import (
     SELF_SERVE_ROLES,
+    STAFF_ROLES,
     AuthSession,
     Channel,
     OtpChallenge,
@@ -140,6 +141,10 @@ class Identity:
     @property
     def principal(self) -> Principal:
         return Principal(self.id, self.session_id, frozenset(self.roles), self.mfa)
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(STAFF_ROLES & set(self.roles))
 
 
 @dataclass(frozen=True)

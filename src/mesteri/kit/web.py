@@ -215,6 +215,11 @@ def error_response(
             headers=headers,
             **extra,
         )
+    # The request's transaction was rolled back, which expires the signed-in user's ORM
+    # object: the page reads the authentication snapshot instead.
+    snapshot = getattr(request.state, "identity", None)
+    if snapshot is not None:
+        request.state.user = snapshot
     response = render(
         request,
         "error.html",
