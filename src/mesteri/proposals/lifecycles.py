@@ -7,7 +7,11 @@ accepted by the client (or the counter by the pro), declined, withdrawn, or expi
 
 from __future__ import annotations
 
+from typing import Any
+
+from mesteri.config import get_settings
 from mesteri.kit import clock
+from mesteri.kit.i18n import lazy
 from mesteri.kit.statemachine import Actor, StateMachine, Timer, Transition
 from mesteri.proposals.models import Proposal, ProposalState
 
@@ -22,6 +26,30 @@ def _expired(proposal: Proposal) -> bool:
     return clock.now() >= proposal.expires_at
 
 
+def _current(proposal: Proposal) -> bool:
+    """Terms past their expiry cannot be accepted, even before the timer has run."""
+    return clock.now() < proposal.expires_at
+
+
+async def _tell_author_expired(session: Any, proposal: Proposal) -> None:
+    """The expiry timer's effect: the pro hears that their proposal lapsed."""
+    from mesteri.accounts import service as accounts
+
+    proposal.updated_at = clock.now()
+    await accounts.do_email_user(
+        session,
+        proposal.pro_user_id,
+        kind="proposal.expired",
+        subject=lazy("Your proposal expired"),
+        body=lazy(
+            "The client did not answer your proposal within {days} days, so it expired. "
+            "You can send a new one while the job is open: {link}"
+        ),
+        days=get_settings().proposal_expiry_days,
+        link=f"{get_settings().public_url}/proposals/{proposal.id}",
+    )
+
+
 _EXPIRY = [Timer("expire", at=lambda proposal: proposal.expires_at)]
 
 PROPOSAL_LIFECYCLE = StateMachine(
@@ -32,12 +60,19 @@ PROPOSAL_LIFECYCLE = StateMachine(
         Transition("shortlist", frozenset({_P.SUBMITTED}), _P.SHORTLISTED, _CLIENT),
         Transition("counter", _OPEN_TO_CLIENT, _P.COUNTERED, _CLIENT),
         Transition("revise", frozenset({_P.COUNTERED}), _P.SUBMITTED, _PRO),
-        Transition("accept", _OPEN_TO_CLIENT, _P.ACCEPTED, _CLIENT),
-        Transition("accept_counter", frozenset({_P.COUNTERED}), _P.ACCEPTED, _PRO),
+        Transition("accept", _OPEN_TO_CLIENT, _P.ACCEPTED, _CLIENT, guard=_current),
+        Transition("accept_counter", frozenset({_P.COUNTERED}), _P.ACCEPTED, _PRO, guard=_current),
         # The system declines the others when one is accepted or the job is withdrawn.
         Transition("decline", _LIVE, _P.DECLINED, _CLIENT | {Actor.SYSTEM}),
         Transition("withdraw", _LIVE, _P.WITHDRAWN, _PRO),
-        Transition("expire", _LIVE, _P.EXPIRED, frozenset({Actor.SYSTEM}), guard=_expired),
+        Transition(
+            "expire",
+            _LIVE,
+            _P.EXPIRED,
+            frozenset({Actor.SYSTEM}),
+            guard=_expired,
+            effect=_tell_author_expired,
+        ),
     ],
     timers=dict.fromkeys(_LIVE, _EXPIRY),
     model=Proposal,
