@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,10 +47,18 @@ class Contract(Base):
         ),
         Index("ix_contracts_client", "client_id", "created_at"),
         Index("ix_contracts_pro", "pro_user_id", "created_at"),
+        # One live contract per job: a contract withdrawn before signing frees the job
+        # to hire again (ContractEnded "withdrawn").
+        Index(
+            "uq_contracts_job_live",
+            "job_id",
+            unique=True,
+            postgresql_where=text("state <> 'cancelled'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("jobs.id"), unique=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("jobs.id"))
     proposal_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("proposals.id"), unique=True)
     client_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id"))
     pro_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("pro_profiles.id"))

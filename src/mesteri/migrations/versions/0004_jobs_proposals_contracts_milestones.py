@@ -221,11 +221,17 @@ def upgrade() -> None:
             ["proposal_id"], ["proposals.id"], name=op.f("fk_contracts_proposal_id_proposals")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contracts")),
-        sa.UniqueConstraint("job_id", name=op.f("uq_contracts_job_id")),
         sa.UniqueConstraint("proposal_id", name=op.f("uq_contracts_proposal_id")),
     )
     op.create_index("ix_contracts_client", "contracts", ["client_id", "created_at"], unique=False)
     op.create_index("ix_contracts_pro", "contracts", ["pro_user_id", "created_at"], unique=False)
+    op.create_index(
+        "uq_contracts_job_live",
+        "contracts",
+        ["job_id"],
+        unique=True,
+        postgresql_where=sa.text("state <> 'cancelled'"),
+    )
     op.create_table(
         "proposal_revisions",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -371,6 +377,11 @@ def downgrade() -> None:
     op.drop_table("contract_versions")
     op.drop_index(op.f("ix_proposal_revisions_proposal_id"), table_name="proposal_revisions")
     op.drop_table("proposal_revisions")
+    op.drop_index(
+        "uq_contracts_job_live",
+        table_name="contracts",
+        postgresql_where=sa.text("state <> 'cancelled'"),
+    )
     op.drop_index("ix_contracts_pro", table_name="contracts")
     op.drop_index("ix_contracts_client", table_name="contracts")
     op.drop_table("contracts")
