@@ -363,7 +363,12 @@ def main() -> None:
         url = prepare(server_url, args.jobs)
         port = harness.free_port()
         env = harness.bench_env(
-            DATA_DIR, MESTERI_DATABASE_URL=url, MESTERI_PUBLIC_URL=f"http://127.0.0.1:{port}"
+            DATA_DIR,
+            MESTERI_DATABASE_URL=url,
+            MESTERI_PUBLIC_URL=f"http://127.0.0.1:{port}",
+            # The checkout page is driven over plain http by httpx, which keeps Secure
+            # cookies (the CSRF one) for https only.
+            MESTERI_COOKIE_SECURE="false",
         )
         api = stack.enter_context(
             harness.ServerProcess(
