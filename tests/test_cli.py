@@ -45,11 +45,19 @@ async def test_migrate_seed_and_create_admin(live_database_url: str, live: objec
         "pro@demo.mesteri.ro",
         "admin@demo.mesteri.ro",
     } <= set(seeded_users)
-    # … and the demo market's pros
-    assert sum(email.endswith("@demo.mesteri.ro") for email in seeded_users) == 303
+    # … the demo market's pros and four more clients
+    assert sum(email.endswith("@demo.mesteri.ro") for email in seeded_users) == 307
+    # … and jobs in every state, with milestones from unfunded to paid
+    with psycopg.connect(live_database_url) as conn:
+        job_states = {s for (s,) in conn.execute("SELECT DISTINCT state FROM jobs")}
+        milestone_states = {s for (s,) in conn.execute("SELECT DISTINCT state FROM milestones")}
+        contract_states = {s for (s,) in conn.execute("SELECT DISTINCT state FROM contracts")}
+    assert job_states == {"draft", "open", "in_progress", "completed", "cancelled", "expired"}
+    assert {"awaiting_funding", "submitted", "released", "draft"} <= milestone_states
+    assert contract_states == {"awaiting_signatures", "active", "completed"}
     again = mesteri(live_database_url, "seed-demo")
     assert "already exist" in again.stdout
-    assert len(users(live_database_url)) == 303
+    assert len(users(live_database_url)) == 307
 
     weak = mesteri(
         live_database_url,

@@ -68,10 +68,13 @@ def _migrate(url: str) -> None:
 async def _seed_if_empty(url: str, password: str, *, force: bool = False) -> list[str]:
     from mesteri import demo
     from mesteri.kit.db import create_engine, session_factories, unit_of_work
+    from mesteri.payments import providers
 
-    engine = create_engine(url, pool_size=1, max_overflow=0)
+    engine = create_engine(url, pool_size=3, max_overflow=0)
     try:
         _read, write = session_factories(engine)
+        # Demo payments go through the sandbox provider (its own short transactions).
+        providers.configure(get_settings(), write)
         async with unit_of_work(write) as session:
             if not force and not await demo.database_is_empty(session):
                 return []

@@ -52,6 +52,7 @@ async def database_is_empty(session: WriteSession) -> bool:
 async def seed(session: WriteSession, password: str, *, pros: int = 300) -> list[DemoAccount]:
     """The fixed accounts, the demo pro's verified plumber profile and a market of ``pros``
     professionals (each part skipped when it exists)."""
+    from mesteri import demo_jobs
     from mesteri.pros import demo_market
 
     created = []
@@ -76,4 +77,5 @@ async def seed(session: WriteSession, password: str, *, pros: int = 300) -> list
     if demo_pro is not None:
         await demo_market.make_demo_pro(session, demo_pro)
     await demo_market.seed_market(session, password, pros=pros)
+    await demo_jobs.seed_jobs(session, password)
     return created
