@@ -140,10 +140,10 @@ async def _fund(session: WriteSession, client: User, milestone_id: uuid.UUID) ->
     ref = urlsplit(result.funding.checkout_url).path.rsplit("/", 1)[-1]
     await provider.pay(ref, card_number=SUCCESS_CARD, bnpl=None)
     event = await session.scalar(
-        select(SandboxEvent)
-        .where(SandboxEvent.type == "payment_intent.succeeded")
-        .order_by(SandboxEvent.created.desc(), SandboxEvent.id.desc())
-        .limit(1)
+        select(SandboxEvent).where(
+            SandboxEvent.type == "payment_intent.succeeded",
+            SandboxEvent.payload["data"]["object"]["id"].astext == ref,
+        )
     )
     assert event is not None
     body = json.dumps(event.payload, separators=(",", ":")).encode()
