@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any
 
@@ -26,11 +24,11 @@ from mesteri.contracts.models import ContractVersion
 from mesteri.contracts.schemas import AmendmentIn, SignIn
 from mesteri.kit import i18n
 from mesteri.kit.db import DbWrite, ReadSession
-from mesteri.kit.errors import DomainError, InvalidInputError
+from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.i18n import get_language, lazy
 from mesteri.kit.money import Money
 from mesteri.kit.text import Clean
-from mesteri.kit.web import FormError, form_errors, render, templates
+from mesteri.kit.web import form_errors, render, templates
 from mesteri.milestones import pages as milestone_pages
 from mesteri.milestones import service as milestones
 from mesteri.milestones.schemas import MilestoneTerms
@@ -59,19 +57,6 @@ templates.globals.update(
 
 def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
-
-
-@contextmanager
-def _error_page(request: Request) -> Iterator[None]:
-    """A refusal (not found, not a party) as the localised error page, rendered while the
-    signed-in user is still loaded; the transaction rolls back as for any error."""
-    try:
-        yield
-    except DomainError as exc:
-        page = {"message": i18n.gettext(exc.msgid, **exc.params), "code": exc.code}
-        response = render(request, "error.html", page, status_code=exc.status)
-        response.headers.update(exc.headers)
-        raise FormError(response, exc) from exc
 
 
 def _major(amount: int, currency: str) -> str:
@@ -153,8 +138,7 @@ async def contract_page(
     auth: WebAuthRequired,
     version: int | None = Query(default=None, ge=1, le=10_000),
 ) -> Response:
-    with _error_page(request):
-        context = await _context(session, contract_id, auth[1], version)
+    context = await _context(session, contract_id, auth[1], version)
     return render(request, "contracts/contract.html", context)
 
 
@@ -167,8 +151,7 @@ async def document_page(
     version: int | None = Query(default=None, ge=1, le=10_000),
 ) -> Response:
     """The PDF for a signed-in party (the API serves the same bytes to bearer tokens)."""
-    with _error_page(request):
-        row = await service.access_document(session, contract_id, auth[1], version)
+    row = await service.access_document(session, contract_id, auth[1], version)
     return Response(
         row.document,
         media_type="application/pdf",
@@ -194,8 +177,7 @@ async def sign_form(
     document_sha256: Text = "",
     version: Text = "",
 ) -> Response:
-    with _error_page(request):
-        context = await _context(session, contract_id, auth[1], None)
+    context = await _context(session, contract_id, auth[1], None)
     context["form"] = {"full_name": full_name}
     with form_errors(request, "contracts/contract.html", **context):
         if not full_name.strip():
@@ -262,8 +244,7 @@ async def amendment_form(
     auth: WebAuthRequired,
     reason: Text = "",
 ) -> Response:
-    with _error_page(request):
-        context = await _context(session, contract_id, auth[1], None)
+    context = await _context(session, contract_id, auth[1], None)
     form = await request.form()
     with form_errors(request, "contracts/contract.html", **context):
         currency = context["contract"].currency
@@ -284,8 +265,7 @@ async def amendment_form(
 async def withdraw_form(
     request: Request, contract_id: uuid.UUID, session: DbWrite, auth: WebAuthRequired
 ) -> Response:
-    with _error_page(request):
-        context = await _context(session, contract_id, auth[1], None)
+    context = await _context(session, contract_id, auth[1], None)
     with form_errors(request, "contracts/contract.html", **context):
         await service.do_withdraw(session, contract_id, auth[1])
     return _redirect(f"/contracts/{contract_id}?withdrawn=1")

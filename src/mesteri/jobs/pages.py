@@ -5,10 +5,7 @@ board. They call the same services as the API; nothing here decides a rule.
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -34,7 +31,7 @@ from mesteri.kit.errors import DomainError, InvalidInputError
 from mesteri.kit.i18n import get_language
 from mesteri.kit.money import Money
 from mesteri.kit.text import Clean, clean_text
-from mesteri.kit.web import FormError, form_errors, render, templates
+from mesteri.kit.web import form_errors, render, templates
 from mesteri.media import service as media
 from mesteri.pros import search as search_mod
 from mesteri.pros import service as pros
@@ -57,42 +54,6 @@ MAX_PAGE_UPLOAD = 20 * 1024 * 1024
 
 def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
-
-
-@contextmanager
-def page_errors(request: Request) -> Iterator[None]:
-    """A domain error (404, 403, 409) shown as the error page, rendered while the
-    request's objects are still loaded; the transaction then rolls back as usual."""
-    try:
-        yield
-    except DomainError as exc:
-        if exc.status == 401:
-            raise
-        response = render(
-            request,
-            "error.html",
-            {
-                "message": i18n.gettext(exc.msgid, **exc.params),
-                "code": exc.code,
-                "status": exc.status,
-            },
-            status_code=exc.status,
-        )
-        response.headers.update(exc.headers)
-        raise FormError(response, exc) from exc
-
-
-def error_page(
-    handler: Callable[..., Awaitable[Response]],
-) -> Callable[..., Awaitable[Response]]:
-    """Run a page handler inside ``page_errors`` (it must take ``request``)."""
-
-    @functools.wraps(handler)
-    async def wrapper(*args: Any, **kwargs: Any) -> Response:
-        with page_errors(kwargs["request"]):
-            return await handler(*args, **kwargs)
-
-    return wrapper
 
 
 # ---------------------------------------------------------------- helpers for templates
@@ -266,7 +227,6 @@ async def _store_files(
 
 
 @router.get("/jobs")
-@error_page
 async def my_jobs(
     request: Request,
     session: DbWrite,
@@ -421,7 +381,6 @@ async def _job_context(
 
 
 @router.get("/jobs/{job_id}")
-@error_page
 async def job_page(
     request: Request,
     session: DbWrite,
@@ -450,7 +409,6 @@ async def _owner_action(
 
 
 @router.post("/jobs/{job_id}/publish")
-@error_page
 async def publish(
     request: Request, session: DbWrite, auth: WebAuthRequired, job_id: uuid.UUID
 ) -> Response:
@@ -458,7 +416,6 @@ async def publish(
 
 
 @router.post("/jobs/{job_id}/cancel")
-@error_page
 async def cancel(
     request: Request, session: DbWrite, auth: WebAuthRequired, job_id: uuid.UUID
 ) -> Response:
@@ -466,7 +423,6 @@ async def cancel(
 
 
 @router.post("/jobs/{job_id}/reopen")
-@error_page
 async def reopen(
     request: Request, session: DbWrite, auth: WebAuthRequired, job_id: uuid.UUID
 ) -> Response:
@@ -474,7 +430,6 @@ async def reopen(
 
 
 @router.post("/jobs/{job_id}/invites")
-@error_page
 async def invite(
     request: Request,
     session: DbWrite,
@@ -497,7 +452,6 @@ async def invite(
 
 
 @router.get("/jobs/{job_id}/attachments/{upload_id}")
-@error_page
 async def attachment(
     request: Request,
     session: DbWrite,
@@ -515,7 +469,6 @@ async def attachment(
 
 
 @router.get("/jobs/{job_id}/contact")
-@error_page
 async def contact_page(
     request: Request, session: DbWrite, auth: WebAuthRequired, client: Client, job_id: uuid.UUID
 ) -> Response:
@@ -536,7 +489,6 @@ def _edit_context(job: Job, form: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}/edit")
-@error_page
 async def edit_page(
     request: Request, session: DbWrite, auth: WebAuthRequired, job_id: uuid.UUID
 ) -> Response:
@@ -549,7 +501,6 @@ async def edit_page(
 
 
 @router.post("/jobs/{job_id}/edit")
-@error_page
 async def edit_submit(
     request: Request,
     session: DbWrite,

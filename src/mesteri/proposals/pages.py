@@ -8,8 +8,7 @@ They call the same services as the API; nothing here decides a rule.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -25,11 +24,11 @@ from mesteri.jobs import service as jobs
 from mesteri.jobs.models import Job
 from mesteri.kit import i18n
 from mesteri.kit.db import DbWrite
-from mesteri.kit.errors import DomainError, InvalidInputError
+from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.i18n import lazy
 from mesteri.kit.money import Money
 from mesteri.kit.text import clean_text
-from mesteri.kit.web import FormError, form_errors, render, templates
+from mesteri.kit.web import form_errors, render, templates
 from mesteri.milestones.schemas import MilestoneTerms
 from mesteri.proposals import api as shapes
 from mesteri.proposals import service
@@ -90,18 +89,6 @@ FORM_TITLES = {
 
 def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
-
-
-@contextmanager
-def _page_errors(request: Request) -> Iterator[None]:
-    """A refusal (404, 403, 409) rendered as the error page right away, while the signed-in
-    user is still loaded, then raised so the transaction rolls back as usual."""
-    try:
-        yield
-    except DomainError as exc:
-        message = i18n.gettext(exc.msgid, **exc.params)
-        page = {"message": message, "code": exc.code, "status": exc.status}
-        raise FormError(render(request, "error.html", page, status_code=exc.status), exc) from exc
 
 
 # ---------------------------------------------------------------- amounts and form rows
@@ -308,8 +295,7 @@ async def propose_form(
     rows: str | None = Query(default=None, max_length=3),
     price: str | None = Query(default=None, max_length=20),
 ) -> Response:
-    with _page_errors(request):
-        job = await jobs.access_job(session, job_id, auth[1])
+    job = await jobs.access_job(session, job_id, auth[1])
     parsed: int | None = None
     if price:
         try:
@@ -334,8 +320,7 @@ async def propose_form(
 async def propose_submit(
     request: Request, session: DbWrite, auth: WebAuthRequired, job_id: uuid.UUID
 ) -> Response:
-    with _page_errors(request):
-        job = await jobs.access_job(session, job_id, auth[1])
+    job = await jobs.access_job(session, job_id, auth[1])
     form = await request.form()
     values, rows = _form_values(form), _form_rows(form)
     context = _form_context(
@@ -367,8 +352,7 @@ async def propose_submit(
 async def compare_page(
     request: Request, session: DbWrite, auth: WebAuthRequired, job_id: uuid.UUID
 ) -> Response:
-    with _page_errors(request):
-        job, proposals = await service.list_for_job(session, job_id, auth[1])
+    job, proposals = await service.list_for_job(session, job_id, auth[1])
     items = await shapes.list_items(session, job, proposals)
     live = [i for i in items if i.state in LIVE_STATES]
     closed = [i for i in items if i.state not in LIVE_STATES]
@@ -393,8 +377,7 @@ async def compare_page(
 async def detail_page(
     request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
 ) -> Response:
-    with _page_errors(request):
-        proposal = await service.access_proposal(session, proposal_id, auth[1])
+    proposal = await service.access_proposal(session, proposal_id, auth[1])
     context = await _detail_context(session, proposal, auth[1])
     if request.query_params.get("sent"):
         context["notice"] = i18n.gettext("Your proposal was sent. The client is told by e-mail.")
@@ -411,8 +394,7 @@ async def _act(
     name: str,
     reason: str | None = None,
 ) -> Response:
-    with _page_errors(request):
-        proposal = await service.access_proposal(session, proposal_id, principal)
+    proposal = await service.access_proposal(session, proposal_id, principal)
     context = await _detail_context(session, proposal, principal)
     with form_errors(request, "proposals/detail.html", **context):
         if name == "withdraw":
@@ -475,8 +457,7 @@ async def _accept_page(
     *,
     counter: bool,
 ) -> Response:
-    with _page_errors(request):
-        proposal = await service.access_proposal(session, proposal_id, principal)
+    proposal = await service.access_proposal(session, proposal_id, principal)
     context = await _detail_context(session, proposal, principal)
     context["counter"] = counter
     return render(request, "proposals/accept.html", context)
@@ -504,8 +485,7 @@ async def _accept_submit(
     *,
     counter: bool,
 ) -> Response:
-    with _page_errors(request):
-        proposal = await service.access_proposal(session, proposal_id, principal)
+    proposal = await service.access_proposal(session, proposal_id, principal)
     context = await _detail_context(session, proposal, principal)
     context["counter"] = counter
     with form_errors(request, "proposals/accept.html", **context):
@@ -524,8 +504,7 @@ async def _terms_page(
     mode: str,
     rows: str | None,
 ) -> Response:
-    with _page_errors(request):
-        proposal = await service.access_proposal(session, proposal_id, principal)
+    proposal = await service.access_proposal(session, proposal_id, principal)
     existing = _rows_of(proposal.milestones, proposal.currency)
     context = _form_context(
         mode=mode,
@@ -545,8 +524,7 @@ async def _terms_page(
 async def _terms_submit(
     request: Request, session: DbWrite, principal: Principal, proposal_id: uuid.UUID, mode: str
 ) -> Response:
-    with _page_errors(request):
-        proposal = await service.access_proposal(session, proposal_id, principal)
+    proposal = await service.access_proposal(session, proposal_id, principal)
     form = await request.form()
     values, rows = _form_values(form), _form_rows(form)
     context = _form_context(
@@ -642,8 +620,7 @@ async def work_page(
     cursor: str | None = Query(default=None, max_length=400),
 ) -> Response:
     """The pro's proposals grouped by state (what needs them first); contracts are a link."""
-    with _page_errors(request):
-        rows, next_cursor = await service.list_mine(session, auth[1], cursor=cursor, limit=100)
+    rows, next_cursor = await service.list_mine(session, auth[1], cursor=cursor, limit=100)
     titles = await service.job_titles(session, [p.job_id for p in rows])
     groups = [(state.value, [p for p in rows if p.state == state]) for state in WORK_GROUPS]
     return render(
