@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 from sqlalchemy import func, or_, select
 
@@ -139,3 +140,33 @@ async def search_places(
         query = query.where(Place.country == country.upper())
     query = query.order_by(Place.population.desc(), Place.name).limit(limit)
     return (await session.scalars(query)).all()
+
+
+def category_options(language: str) -> list[dict[str, Any]]:
+    """For selects: parents first, children indented by depth."""
+    depth: dict[uuid.UUID, int] = {}
+    out = []
+    for c in list_categories():
+        depth[c.id] = depth[c.parent_id] + 1 if c.parent_id else 0
+        out.append(
+            {
+                "id": c.id,
+                "slug": c.slug,
+                "name": category_name(c, language),
+                "depth": depth[c.id],
+                "icon": c.icon,
+            }
+        )
+    return out
+
+
+def place_options(country: str, language: str) -> list[dict[str, Any]]:
+    """The market's places for selects, by name in the page's language."""
+    rows = [p for p in reference.places() if p["country"] == country]
+    return sorted(
+        (
+            {"id": p["id"], "name": p["names"].get(language) or p["name"], "county": p["county"]}
+            for p in rows
+        ),
+        key=lambda p: str(p["name"]),
+    )

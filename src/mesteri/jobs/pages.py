@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from mesteri.accounts.deps import Client, WebAuthRequired
 from mesteri.accounts.service import Principal
-from mesteri.catalog import reference
 from mesteri.catalog import service as catalog
 from mesteri.config import get_settings
 from mesteri.jobs import api as shapes
@@ -89,36 +88,6 @@ def ago(value: datetime | None) -> str:
 
 
 HELPERS = {"money": money, "major": major, "fdate": fdate, "ago": ago}
-
-
-def _categories() -> list[dict[str, Any]]:
-    language = get_language()
-    depth: dict[uuid.UUID, int] = {}
-    out = []
-    for c in catalog.list_categories():
-        depth[c.id] = depth[c.parent_id] + 1 if c.parent_id else 0
-        out.append(
-            {
-                "id": c.id,
-                "slug": c.slug,
-                "name": catalog.category_name(c, language),
-                "depth": depth[c.id],
-            }
-        )
-    return out
-
-
-def _places() -> list[dict[str, Any]]:
-    country = get_settings().market_profile.country
-    language = get_language()
-    rows = [p for p in reference.places() if p["country"] == country]
-    return sorted(
-        (
-            {"id": p["id"], "name": p["names"].get(language) or p["name"], "county": p["county"]}
-            for p in rows
-        ),
-        key=lambda p: str(p["name"]),
-    )
 
 
 def _template_choices() -> list[dict[str, str]]:
@@ -259,8 +228,8 @@ def _new_context(
 ) -> dict[str, Any]:
     return {
         "form": form,
-        "categories": _categories(),
-        "places": _places(),
+        "categories": catalog.category_options(get_language()),
+        "places": catalog.place_options(get_settings().market_profile.country, get_language()),
         "template_choices": _template_choices(),
         "chosen_template": shapes.template_out(template) if template else None,
         "currency": get_settings().market_profile.currency,
@@ -577,7 +546,7 @@ async def leads_page(
     }
     context: dict[str, Any] = {
         "form": form,
-        "categories": _categories(),
+        "categories": catalog.category_options(get_language()),
         "leads": [],
         "next_cursor": None,
         "profile": None,

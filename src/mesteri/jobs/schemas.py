@@ -9,13 +9,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mesteri.kit.text import Clean
+from mesteri.milestones.schemas import TitleAndDod
 
 # Budgets are stored as 32-bit integers: 10 million in major units is far beyond any job.
 MAX_BUDGET = 1_000_000_000
 BudgetType = Literal["fixed", "hourly"]
 
 
-class PlanItem(BaseModel):
+class PlanItem(TitleAndDod):
     """One milestone the client expects: its share of the price and Definition of Done."""
 
     model_config = ConfigDict(extra="forbid")
@@ -23,22 +24,6 @@ class PlanItem(BaseModel):
     title: Clean = Field(min_length=1, max_length=140)
     share: int = Field(ge=1, le=100, description="percent of the price")
     dod: list[Clean] = Field(default_factory=list, max_length=12)
-
-    @field_validator("title")
-    @classmethod
-    def _strip_title(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("A milestone needs a title.")
-        return value
-
-    @field_validator("dod")
-    @classmethod
-    def _clean_dod(cls, items: list[str]) -> list[str]:
-        cleaned = [item.strip() for item in items if item.strip()]
-        if any(len(item) > 300 for item in cleaned):
-            raise ValueError("Each Definition-of-Done item fits in 300 characters.")
-        return cleaned
 
 
 class _JobFields(BaseModel):

@@ -11,7 +11,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from mesteri.payments.schemas import MAX_AMOUNT
 
 
-class MilestoneTerms(BaseModel):
+class TitleAndDod(BaseModel):
+    """The cleaning shared by every milestone-like item: a real title, and Definition-of-Done
+    lines without blanks (job plans and templates use it too)."""
+
+    @field_validator("title", check_fields=False)
+    @classmethod
+    def _strip_title(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("A milestone needs a title.")
+        return value
+
+    @field_validator("dod", check_fields=False)
+    @classmethod
+    def _clean_dod(cls, items: list[str]) -> list[str]:
+        cleaned = [item.strip() for item in items if item.strip()]
+        if any(len(item) > 300 for item in cleaned):
+            raise ValueError("Each Definition-of-Done item fits in 300 characters.")
+        return cleaned
+
+
+class MilestoneTerms(TitleAndDod):
     """One milestone as offered: what is delivered, for how much, by when, and its
     Definition of Done."""
 
@@ -23,22 +44,6 @@ class MilestoneTerms(BaseModel):
     amount: int = Field(gt=0, le=MAX_AMOUNT)
     due_date: date | None = None
     dod: list[str] = Field(default_factory=list, max_length=30)
-
-    @field_validator("title")
-    @classmethod
-    def _strip_title(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("A milestone needs a title.")
-        return value
-
-    @field_validator("dod")
-    @classmethod
-    def _clean_dod(cls, items: list[str]) -> list[str]:
-        cleaned = [item.strip() for item in items if item.strip()]
-        if any(len(item) > 300 for item in cleaned):
-            raise ValueError("Each Definition-of-Done item fits in 300 characters.")
-        return cleaned
 
 
 class SubmitIn(BaseModel):

@@ -13,7 +13,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from mesteri.accounts import service as accounts
 from mesteri.accounts.deps import Client, WebAuth, WebAuthRequired
-from mesteri.catalog import reference
 from mesteri.catalog import service as catalog
 from mesteri.config import get_settings
 from mesteri.kit import i18n
@@ -55,38 +54,6 @@ def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _categories() -> list[dict[str, Any]]:
-    """For selects: parents first, children indented by depth."""
-    language = get_language()
-    depth: dict[uuid.UUID, int] = {}
-    out = []
-    for c in catalog.list_categories():
-        depth[c.id] = depth[c.parent_id] + 1 if c.parent_id else 0
-        out.append(
-            {
-                "id": c.id,
-                "slug": c.slug,
-                "name": catalog.category_name(c, language),
-                "depth": depth[c.id],
-                "icon": c.icon,
-            }
-        )
-    return out
-
-
-def _places() -> list[dict[str, Any]]:
-    country = get_settings().market_profile.phone_region
-    language = get_language()
-    rows = [p for p in reference.places() if p["country"] == country]
-    return sorted(
-        (
-            {"id": p["id"], "name": p["names"].get(language) or p["name"], "county": p["county"]}
-            for p in rows
-        ),
-        key=lambda p: str(p["name"]),
-    )
-
-
 def _float(value: str | None) -> float | None:
     try:
         return float(value) if value else None
@@ -126,8 +93,8 @@ async def search_page(
     }
     context: dict[str, Any] = {
         "form": form,
-        "categories": _categories(),
-        "places": _places(),
+        "categories": catalog.category_options(get_language()),
+        "places": catalog.place_options(get_settings().market_profile.country, get_language()),
         "hits": [],
         "next_cursor": None,
         "error": None,
@@ -249,8 +216,8 @@ async def _wizard_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, Any
         "years": next((c.years for c in crafts if c.primary), 0),
         "submission": submission,
         "portfolio": [shapes.portfolio_out(i) for i in portfolio],
-        "categories": _categories(),
-        "places": _places(),
+        "categories": catalog.category_options(get_language()),
+        "places": catalog.place_options(get_settings().market_profile.country, get_language()),
         "business_types": service.BUSINESS_TYPES[get_settings().market],
         "id_name": get_settings().market_profile.business_id_name,
     }
