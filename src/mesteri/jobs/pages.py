@@ -39,7 +39,7 @@ router = APIRouter()
 
 templates.globals["job_state_names"] = {
     JobState.DRAFT: i18n.lazy("Draft"),
-    JobState.OPEN: i18n.lazy("Open"),
+    JobState.OPEN: i18n.lazy("Open for proposals"),
     JobState.IN_PROGRESS: i18n.lazy("In progress"),
     JobState.COMPLETED: i18n.lazy("Completed"),
     JobState.CANCELLED: i18n.lazy("Cancelled"),

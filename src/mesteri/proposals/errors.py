@@ -43,7 +43,7 @@ class ProposalAnsweredError(ConflictError):
 
 class ProposalClosedError(ConflictError):
     code = "proposal_closed"
-    message = "This proposal is {state}; it can no longer be changed."
+    message = "This proposal was closed; it can no longer be changed."
 
 
 class CurrencyMismatchError(InvalidInputError):

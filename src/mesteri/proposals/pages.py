@@ -62,7 +62,7 @@ templates.globals["proposal_action_names"] = {
     "accept": lazy("Accept and hire"),
     "accept_counter": lazy("Accept the counter-offer"),
     "decline": lazy("Decline"),
-    "withdraw": lazy("Withdraw"),
+    "withdraw": lazy("Withdraw the proposal"),
     "edit": lazy("Edit"),
 }
 templates.globals["proposal_system_reasons"] = frozenset(service.SYSTEM_REASONS)

@@ -404,7 +404,7 @@ async def do_edit(
     if proposal.answered_at is not None or proposal.state in (_P.SHORTLISTED, _P.COUNTERED):
         raise ProposalAnsweredError()
     if proposal.state != _P.SUBMITTED:
-        raise ProposalClosedError(state=proposal.state)
+        raise ProposalClosedError()
     jobs.check_open(job)
     terms = TermsIn(
         price=patch.price if patch.price is not None else proposal.price,
