@@ -388,10 +388,20 @@ async def _on_hold_funded(session: Any, event: HoldFunded) -> None:
     """The provider confirmed the payment: the milestone is funded (once)."""
     if not event.reference.startswith(REFERENCE_PREFIX):
         return
-    milestone_id = uuid.UUID(event.reference.removeprefix(REFERENCE_PREFIX))
+    try:
+        milestone_id = uuid.UUID(event.reference.removeprefix(REFERENCE_PREFIX))
+    except ValueError:
+        return  # a staff hold that only looks like ours
     milestone = await session.get(Milestone, milestone_id, with_for_update=True)
     if milestone is None or milestone.state != _M.AWAITING_FUNDING:
         return
+    hold = await payments.get_hold(session, event.hold_id)
+    if (hold.payer_id, hold.payee_id, hold.amount) != (
+        milestone.client_id,
+        milestone.pro_user_id,
+        milestone.amount,
+    ):
+        return  # not this milestone's escrow (a hand-made hold naming it)
     milestone.hold_id = event.hold_id
     milestone.funded_at = clock.now()
     milestone.updated_at = milestone.funded_at
