@@ -140,7 +140,8 @@ async def test_pdf_has_diacritics_and_its_hash_is_of_the_exact_bytes(
         PRO_NAME,
         "14399840",
         "1.000,00 RON",  # Romanian number format
-        "Version 1",
+        "Contract de prestări servicii",  # the document is in the market's language
+        "Versiunea 1",
     ):
         assert expected in text_, expected
     # Deterministic: the same terms, language and time give the same bytes.
@@ -192,8 +193,8 @@ async def test_software_work_gets_confidentiality_and_ip_clauses(
     assert "nda" in keys
     assert "ip" in keys
     text_ = pdf_text(version.document)
-    english = render(version.terms, "ro")
-    nda = next(c for c in english.clauses if c.key == "nda")
+    romanian = render(version.terms, "ro")
+    nda = next(c for c in romanian.clauses if c.key == "nda")
     assert nda.title in text_
 
 
