@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import re
 import statistics
 import time
@@ -44,7 +43,7 @@ from bench import harness
 from bench.market_data import PASSWORD
 from bench.market_data import generate as generate_market
 from bench.pros_data import generate as generate_pros
-from bench.search import database_url
+from bench.search import database_url, drive
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / ".data-market"
@@ -108,44 +107,6 @@ async def sign_in(base: str, emails: list[str]) -> list[dict[str, str]]:
 
 
 # ---------------------------------------------------------------- lead board
-
-
-async def drive(
-    requests: list[tuple[str, dict[str, str]]], *, connections: int, duration: float, warmup: float
-) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    measure_from = time.monotonic() + warmup
-    stop_at = measure_from + duration
-
-    async def worker(seed: int) -> None:
-        nonlocal errors
-        rng = random.Random(seed)
-        async with httpx.AsyncClient(timeout=30.0) as client:
-            while time.monotonic() < stop_at:
-                url, headers = rng.choice(requests)
-                started = time.monotonic()
-                try:
-                    ok = (await client.get(url, headers=headers)).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                ended = time.monotonic()
-                if started >= measure_from:
-                    if ok:
-                        latencies.append((ended - started) * 1000)
-                    else:
-                        errors += 1
-
-    await asyncio.gather(*(worker(i) for i in range(connections)))
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / duration,
-        "p50_ms": harness.percentile(latencies, 50),
-        "p95_ms": harness.percentile(latencies, 95),
-        "p99_ms": harness.percentile(latencies, 99),
-        "errors": errors,
-    }
 
 
 def lead_requests(base: str, pros: list[dict[str, str]]) -> list[tuple[str, dict[str, str]]]:

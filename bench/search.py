@@ -24,6 +24,7 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,14 @@ def search_urls(base: str, radius: int) -> list[str]:
 
 
 async def drive(
-    urls: list[str], *, connections: int, duration: float, warmup: float
+    urls: Sequence[str | tuple[str, dict[str, str]]],
+    *,
+    connections: int,
+    duration: float,
+    warmup: float,
 ) -> dict[str, float]:
+    """GET the urls (each optionally with its headers) at random from ``connections``
+    clients; latencies of the answers after the warm-up."""
     latencies: list[float] = []
     errors = 0
     stop_at = time.monotonic() + warmup + duration
@@ -85,10 +92,11 @@ async def drive(
         rng = random.Random(seed)
         async with httpx.AsyncClient(timeout=30.0) as client:
             while time.monotonic() < stop_at:
-                url = rng.choice(urls)
+                choice = rng.choice(urls)
+                url, headers = (choice, {}) if isinstance(choice, str) else choice
                 started = time.monotonic()
                 try:
-                    response = await client.get(url)
+                    response = await client.get(url, headers=headers)
                     ok = response.status_code == 200
                 except httpx.HTTPError:
                     ok = False
