@@ -55,6 +55,17 @@ def test_share_and_remainder_always_sum_to_the_whole(amount: int, bps: int) -> N
     assert part + (whole - part) == whole
 
 
+@pytest.mark.parametrize(
+    ("amount", "currency", "typed"),
+    [(150000, "RON", "1500"), (125050, "RON", "1250.50"), (5, "ILS", "0.05"), (900, "JPY", "900")],
+)
+def test_money_plain_is_what_a_form_shows_and_parse_reads_back(
+    amount: int, currency: str, typed: str
+) -> None:
+    assert Money(amount, currency).plain() == typed
+    assert Money.parse(typed, currency).amount == amount
+
+
 def test_money_formats_per_locale() -> None:
     assert "1.234,50" in Money(123450, "RON").format("ro")
     assert "₪" in Money(5000, "ILS").format("he")

@@ -59,12 +59,6 @@ def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _major(amount: int, currency: str) -> str:
-    """Minor units as the editor shows them (``1250.50``)."""
-    whole, cents = divmod(amount, 100)
-    return f"{whole}.{cents:02d}" if cents else str(whole)
-
-
 async def _context(
     session: ReadSession, contract_id: uuid.UUID, principal: Principal, number: int | None
 ) -> dict[str, Any]:
@@ -83,7 +77,7 @@ async def _context(
         {
             "id": m.id,
             "title": m.title,
-            "amount": _major(m.amount, m.currency),
+            "amount": Money(m.amount, m.currency).plain(),
             "due_date": m.due_date.isoformat() if m.due_date else "",
             "dod": "\n".join(d["text"] for d in m.dod),
             "terms": MilestoneTerms(

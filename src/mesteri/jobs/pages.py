@@ -30,7 +30,7 @@ from mesteri.kit.errors import DomainError, InvalidInputError
 from mesteri.kit.i18n import get_language
 from mesteri.kit.money import Money
 from mesteri.kit.text import Clean, clean_text
-from mesteri.kit.web import form_errors, render, templates
+from mesteri.kit.web import form_amount, form_errors, render, templates
 from mesteri.media import service as media
 from mesteri.pros import search as search_mod
 from mesteri.pros import service as pros
@@ -64,14 +64,6 @@ def money(amount: int | None, currency: str) -> str:
     return Money(amount, currency).format(get_language())
 
 
-def major(amount: int | None) -> str:
-    """Minor units as the number a form shows (``150000`` → ``"1500"``)."""
-    if amount is None:
-        return ""
-    whole, cents = divmod(amount, 100)
-    return f"{whole}" if not cents else f"{whole}.{cents:02d}"
-
-
 def fdate(value: date | datetime | None) -> str:
     if value is None:
         return ""
@@ -87,7 +79,7 @@ def ago(value: datetime | None) -> str:
     )
 
 
-HELPERS = {"money": money, "major": major, "fdate": fdate, "ago": ago}
+HELPERS = {"money": money, "fdate": fdate, "ago": ago}
 
 
 def _template_choices() -> list[dict[str, str]]:
@@ -117,19 +109,12 @@ def _form_of(job: Job | None = None) -> dict[str, Any]:
         "place_id": str(job.place_id),
         "address": service.decrypt_address(job) or "",
         "budget_type": job.budget_type,
-        "budget_min": major(job.budget_min),
-        "budget_max": major(job.budget_max),
+        "budget_min": Money(job.budget_min, job.currency).plain(),
+        "budget_max": Money(job.budget_max, job.currency).plain(),
         "start_date": job.start_date.isoformat() if job.start_date else "",
         "end_date": job.end_date.isoformat() if job.end_date else "",
         "template_id": job.template_id or "",
     }
-
-
-def _amount(value: str, currency: str, field: str) -> int:
-    try:
-        return Money.parse(value, currency).amount
-    except ValueError as exc:
-        raise InvalidInputError(field=field) from exc
 
 
 def _job_values(form: dict[str, str], currency: str) -> dict[str, Any]:
@@ -148,8 +133,10 @@ def _job_values(form: dict[str, str], currency: str) -> dict[str, Any]:
             values[name] = uuid.UUID(form[name])
         except ValueError as exc:
             raise InvalidInputError(field=name) from exc
-    values["budget_min"] = _amount(form["budget_min"], currency, "budget_min")
-    values["budget_max"] = _amount(form["budget_max"] or form["budget_min"], currency, "budget_max")
+    values["budget_min"] = form_amount(form["budget_min"], currency, "budget_min")
+    values["budget_max"] = form_amount(
+        form["budget_max"] or form["budget_min"], currency, "budget_max"
+    )
     return values
 
 
@@ -248,14 +235,15 @@ async def new_job(
     chosen = templates_data.get_template(clean_text(template)) if template else None
     form = _form_of()
     if chosen is not None:
-        budget = templates_data.budget_for(chosen, get_settings().market_profile.currency)
+        currency = get_settings().market_profile.currency
+        budget = templates_data.budget_for(chosen, currency)
         form.update(
             title=i18n.gettext(chosen.title),
             description=i18n.gettext(chosen.description),
             category_id=str(chosen.category_id),
             budget_type=chosen.budget_type,
-            budget_min=major(budget[0]) if budget else "",
-            budget_max=major(budget[1]) if budget else "",
+            budget_min=Money(budget[0], currency).plain() if budget else "",
+            budget_max=Money(budget[1], currency).plain() if budget else "",
             template_id=chosen.id,
         )
     return render(request, "jobs/new.html", _new_context(form, chosen))
@@ -568,10 +556,10 @@ async def leads_page(
         query = leads_mod.LeadQuery(
             category=shapes.category_param(form["category"]),
             max_distance_km=distance,
-            budget_min=_amount(form["budget_min"], currency, "budget_min")
+            budget_min=form_amount(form["budget_min"], currency, "budget_min")
             if form["budget_min"]
             else None,
-            budget_max=_amount(form["budget_max"], currency, "budget_max")
+            budget_max=form_amount(form["budget_max"], currency, "budget_max")
             if form["budget_max"]
             else None,
             cursor=clean_text(cursor) or None,

@@ -68,6 +68,15 @@ class Money:
             raise ValueError("not an amount in this currency")
         return cls(int(minor), currency)
 
+    def plain(self) -> str:
+        """The plain number a person types in a form: ``125050`` → ``"1250.50"``, whole
+        amounts without decimals (``"1500"``); ``parse`` reads it back."""
+        digits = get_currency_precision(self.currency)
+        if not digits:
+            return str(self.amount)
+        whole, cents = divmod(self.amount, 10**digits)
+        return f"{whole}.{cents:0{digits}d}" if cents else str(whole)
+
     def format(self, locale: str) -> str:
         digits = get_currency_precision(self.currency)
         return format_currency(self.amount / 10**digits, self.currency, locale=locale)

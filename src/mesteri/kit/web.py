@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mesteri.config import get_settings
 from mesteri.kit import i18n
 from mesteri.kit.errors import CsrfError, DomainError, InvalidInputError
+from mesteri.kit.money import Money
 from mesteri.kit.security import constant_time_equals, new_token, sign
 
 log = logging.getLogger(__name__)
@@ -292,3 +293,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(Exception, handle_unexpected)
+
+
+def form_amount(text: str, currency: str, field: str) -> int:
+    """A form's amount in major units (``150`` or ``150,50``) as minor units; a clear error
+    naming the field otherwise."""
+    try:
+        return Money.parse(text, currency).amount
+    except ValueError as exc:
+        raise InvalidInputError("Enter an amount such as 150 or 150.50.", field=field) from exc

@@ -17,7 +17,7 @@ from mesteri.kit.db import DbWrite
 from mesteri.kit.errors import InvalidInputError, NotFoundError
 from mesteri.kit.money import Money
 from mesteri.kit.statemachine import Actor
-from mesteri.kit.web import form_errors, render, templates
+from mesteri.kit.web import form_amount, form_errors, render, templates
 from mesteri.payments import providers, repository, service
 from mesteri.payments.errors import PaymentNotFoundError
 from mesteri.payments.lifecycles import HOLD_LIFECYCLE
@@ -238,15 +238,10 @@ async def wallet_payout(
     currency = get_settings().market_profile.currency
     context = await _wallet_context(session, user.id)
     with form_errors(request, "payments/wallet.html", **context):
-        await service.request_payout(session, user.id, _parse_amount(amount, currency))
+        await service.request_payout(
+            session, user.id, Money(form_amount(amount, currency, "amount"), currency)
+        )
     return _redirect("/wallet?requested=1")
-
-
-def _parse_amount(text: str, currency: str) -> Money:
-    try:
-        return Money.parse(text, currency)
-    except ValueError as exc:
-        raise InvalidInputError("Enter an amount such as 150 or 150.50.", field="amount") from exc
 
 
 # ---------------------------------------------------------------- finance staff
@@ -298,7 +293,7 @@ async def finance_create_hold(
             data = HoldIn(
                 payer_email=payer_email,
                 payee_email=payee_email,
-                amount=_parse_amount(amount, currency).amount,
+                amount=form_amount(amount, currency, "amount"),
                 currency=currency,
                 description=description or "—",
             )

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_currency_precision
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -28,7 +26,7 @@ from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.i18n import lazy
 from mesteri.kit.money import Money
 from mesteri.kit.text import clean_text
-from mesteri.kit.web import form_errors, render, templates
+from mesteri.kit.web import form_amount, form_errors, render, templates
 from mesteri.milestones.schemas import MilestoneTerms
 from mesteri.proposals import api as shapes
 from mesteri.proposals import service
@@ -94,27 +92,11 @@ def _redirect(target: str) -> RedirectResponse:
 # ---------------------------------------------------------------- amounts and form rows
 
 
-def _major(amount: int, currency: str) -> str:
-    """Minor units as the plain number a person types: ``125050`` → ``"1250.50"``."""
-    digits = get_currency_precision(currency)
-    value = Decimal(amount) / (10**digits)
-    return f"{value:.{digits}f}".removesuffix("." + "0" * digits) if digits else str(value)
-
-
-def _parse_amount(text: str, currency: str, field: str) -> int:
-    try:
-        return Money.parse(text, currency).amount
-    except ValueError as exc:
-        raise InvalidInputError(
-            lazy("Enter an amount such as 1250 or 1250.50."), field=field
-        ) from exc
-
-
 def _rows_of(milestones: Sequence[dict[str, Any]], currency: str) -> list[dict[str, str]]:
     return [
         {
             "title": str(m.get("title") or ""),
-            "amount": _major(int(m["amount"]), currency) if m.get("amount") else "",
+            "amount": Money(int(m["amount"]), currency).plain() if m.get("amount") else "",
             "due_date": str(m.get("due_date") or ""),
             "dod": "\n".join(m.get("dod") or []),
             "share": "",
@@ -134,7 +116,7 @@ def _plan_rows(job: Job, price: int | None) -> list[dict[str, str]]:
         if price:
             part = price - given if index == len(plan) - 1 else price * share // 100
             given += part
-            amount = _major(part, job.currency)
+            amount = Money(part, job.currency).plain()
         rows.append(
             {
                 "title": str(item.get("title") or ""),
@@ -181,7 +163,7 @@ def _terms_from_form(values: dict[str, str], rows: list[dict[str, str]], currenc
     """What the editor holds, as the API's terms; a clear error names the field."""
     if not values["price"].strip():
         raise InvalidInputError(lazy("Enter the price."), field="price")
-    price = _parse_amount(values["price"], currency, "price")
+    price = form_amount(values["price"], currency, "price")
     duration = values["duration_days"].strip()
     if duration and not duration.isdigit():
         raise InvalidInputError(
@@ -195,7 +177,7 @@ def _terms_from_form(values: dict[str, str], rows: list[dict[str, str]], currenc
             milestones.append(
                 MilestoneTerms(
                     title=row["title"],
-                    amount=_parse_amount(row["amount"], currency, "milestones"),
+                    amount=form_amount(row["amount"], currency, "milestones"),
                     due_date=row["due_date"].strip() or None,
                     dod=row["dod"].splitlines(),
                 )
@@ -276,7 +258,7 @@ async def _detail_context(
 
 def _terms_values(proposal: Proposal) -> dict[str, str]:
     return {
-        "price": _major(proposal.price, proposal.currency),
+        "price": Money(proposal.price, proposal.currency).plain(),
         "duration_days": str(proposal.duration_days or ""),
         "message": "",
         "questions": "\n".join(str(q.get("question", "")) for q in proposal.questions),
