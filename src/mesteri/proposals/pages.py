@@ -537,58 +537,31 @@ async def _terms_submit(
     return _redirect(f"/proposals/{proposal.id}?done={mode}")
 
 
-@router.get("/proposals/{proposal_id}/edit")
-async def edit_form(
-    request: Request,
-    session: DbWrite,
-    auth: WebAuthRequired,
-    proposal_id: uuid.UUID,
-    rows: str | None = Query(default=None, max_length=3),
-) -> Response:
-    return await _terms_page(request, session, auth[1], proposal_id, "edit", rows)
+def _terms_routes(mode: str) -> None:
+    """The form and its post for one way of putting terms on the table: the pro edits or
+    revises, the client counters."""
+
+    async def terms_form(
+        request: Request,
+        session: DbWrite,
+        auth: WebAuthRequired,
+        proposal_id: uuid.UUID,
+        rows: str | None = Query(default=None, max_length=3),
+    ) -> Response:
+        return await _terms_page(request, session, auth[1], proposal_id, mode, rows)
+
+    async def terms_submit(
+        request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
+    ) -> Response:
+        return await _terms_submit(request, session, auth[1], proposal_id, mode)
+
+    path = f"/proposals/{{proposal_id}}/{mode}"
+    router.add_api_route(path, terms_form, methods=["GET"], name=f"proposal_{mode}_form")
+    router.add_api_route(path, terms_submit, methods=["POST"], name=f"proposal_{mode}_submit")
 
 
-@router.post("/proposals/{proposal_id}/edit")
-async def edit_submit(
-    request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
-) -> Response:
-    return await _terms_submit(request, session, auth[1], proposal_id, "edit")
-
-
-@router.get("/proposals/{proposal_id}/counter")
-async def counter_form(
-    request: Request,
-    session: DbWrite,
-    auth: WebAuthRequired,
-    proposal_id: uuid.UUID,
-    rows: str | None = Query(default=None, max_length=3),
-) -> Response:
-    return await _terms_page(request, session, auth[1], proposal_id, "counter", rows)
-
-
-@router.post("/proposals/{proposal_id}/counter")
-async def counter_submit(
-    request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
-) -> Response:
-    return await _terms_submit(request, session, auth[1], proposal_id, "counter")
-
-
-@router.get("/proposals/{proposal_id}/revise")
-async def revise_form(
-    request: Request,
-    session: DbWrite,
-    auth: WebAuthRequired,
-    proposal_id: uuid.UUID,
-    rows: str | None = Query(default=None, max_length=3),
-) -> Response:
-    return await _terms_page(request, session, auth[1], proposal_id, "revise", rows)
-
-
-@router.post("/proposals/{proposal_id}/revise")
-async def revise_submit(
-    request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
-) -> Response:
-    return await _terms_submit(request, session, auth[1], proposal_id, "revise")
+for _mode in ("edit", "counter", "revise"):
+    _terms_routes(_mode)
 
 
 # ---------------------------------------------------------------- my work
