@@ -104,6 +104,15 @@ def category_ref(category_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
+async def titles(session: ReadSession, job_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Titles of these jobs, in one query (lists in other modules: "My work")."""
+    ids = set(job_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(select(Job.id, Job.title).where(Job.id.in_(ids)))
+    return {row.id: row.title for row in rows}
+
+
 async def job_summary(session: ReadSession, job: Job) -> dict[str, Any]:
     """The safe public fields of a job, for proposal and contract pages: title, category,
     place (city and county), budget, dates, the client as "Ana P.". No contact details,

@@ -576,7 +576,7 @@ async def work_page(
 ) -> Response:
     """The pro's proposals grouped by state (what needs them first); contracts are a link."""
     rows, next_cursor = await service.list_mine(session, auth[1], cursor=cursor, limit=100)
-    titles = await service.job_titles(session, [p.job_id for p in rows])
+    titles = await jobs.titles(session, [p.job_id for p in rows])
     groups = [(state.value, [p for p in rows if p.state == state]) for state in WORK_GROUPS]
     return render(
         request,

@@ -661,14 +661,6 @@ async def _on_job_closed(session: Any, event: JobClosed) -> None:
     await do_decline_live(session, event.job_id, reason=reason)
 
 
-async def job_titles(session: ReadSession, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """Titles of the jobs a pro proposed for ("My work"), in one query."""
-    if not job_ids:
-        return {}
-    rows = await session.execute(select(Job.id, Job.title).where(Job.id.in_(set(job_ids))))
-    return {row.id: row.title for row in rows}
-
-
 async def count_live(session: ReadSession, job_id: uuid.UUID) -> int:
     query = select(func.count()).where(Proposal.job_id == job_id, Proposal.state.in_(LIVE_STATES))
     return int(await session.scalar(query) or 0)
