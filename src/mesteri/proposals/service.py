@@ -219,11 +219,11 @@ class ProCard:
 
 async def pro_cards(session: ReadSession, pro_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProCard]:
     """The public card of each pro (name, rating, reviews, verified)."""
+    profiles = await pros.listed_profiles(session, pro_ids)
     cards: dict[uuid.UUID, ProCard] = {}
     for pro_id in dict.fromkeys(pro_ids):
-        try:
-            profile = await pros.access_profile(session, pro_id)
-        except DomainError:  # no longer listed: still shown, without a rating
+        profile = profiles.get(pro_id)
+        if profile is None:  # no longer listed: still shown, without a rating
             cards[pro_id] = ProCard(pro_id, "—", None, 0, False)
             continue
         cards[pro_id] = ProCard(
