@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -1065,6 +1066,8 @@ class Contact:
     email: str | None
     phone: str | None
     language: str
+    first_name: str = ""
+    last_name: str = ""
 
 
 async def contact_of(session: ReadSession, user_id: uuid.UUID) -> Contact | None:
@@ -1072,7 +1075,20 @@ async def contact_of(session: ReadSession, user_id: uuid.UUID) -> Contact | None
     user = await session.get(User, user_id)
     if user is None or user.state == UserState.DELETED:
         return None
-    return Contact(user.email, user.phone, user.language)
+    return Contact(user.email, user.phone, user.language, user.first_name, user.last_name)
+
+
+async def names_of(
+    session: ReadSession, user_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """(first name, last name) of these users, in one query (lists in other modules)."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(User.id, User.first_name, User.last_name).where(User.id.in_(ids))
+    )
+    return {row.id: (row.first_name, row.last_name) for row in rows}
 
 
 async def do_email_user(

@@ -19,7 +19,6 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import undefer
 
 from mesteri.accounts import service as accounts
-from mesteri.accounts.models import User
 from mesteri.accounts.service import ClientInfo, Principal
 from mesteri.catalog import service as catalog
 from mesteri.config import MARKETS, get_settings
@@ -81,10 +80,8 @@ LIVE = frozenset({_C.AWAITING_SIGNATURES, _C.ACTIVE})
 
 async def _person_name(session: ReadSession, user_id: uuid.UUID) -> str:
     """A user's legal name as registered (what they type to sign)."""
-    user = await session.get(User, user_id)
-    if user is None:
-        return ""
-    return " ".join(f"{user.first_name} {user.last_name}".split())
+    first, last = (await accounts.names_of(session, [user_id])).get(user_id, ("", ""))
+    return " ".join(f"{first} {last}".split())
 
 
 def _fee_terms(market: str, category_slug: str, amounts: Sequence[int]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from mesteri.accounts import service as accounts
-from mesteri.accounts.models import User
 from mesteri.accounts.service import ClientInfo, Principal
 from mesteri.catalog import service as catalog
 from mesteri.config import MARKETS, Market, get_settings
@@ -77,13 +76,8 @@ def client_display_name(first_name: str, last_name: str) -> str:
 
 async def client_names(session: ReadSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Display names (first name + initial) of clients, in one query."""
-    ids = list(set(user_ids))
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(User.id, User.first_name, User.last_name).where(User.id.in_(ids))
-    )
-    return {r.id: client_display_name(r.first_name, r.last_name) for r in rows}
+    names = await accounts.names_of(session, user_ids)
+    return {user_id: client_display_name(*name) for user_id, name in names.items()}
 
 
 def place_ref(place_id: uuid.UUID) -> dict[str, Any]:
@@ -760,14 +754,14 @@ async def do_reveal_contact(
         role = _staff_role(principal)
     if role is None:
         raise ContactForbiddenError()
-    user = await session.get(User, job.client_id)
-    if user is None:
+    contact = await accounts.contact_of(session, job.client_id)
+    if contact is None:  # the client deleted their account
         raise JobNotFoundError()
     details = ContactDetails(
-        first_name=user.first_name,
-        last_name=user.last_name,
-        email=user.email,
-        phone=user.phone,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        email=contact.email,
+        phone=contact.phone,
         address=decrypt_address(job),
     )
     fields = [name for name in CONTACT_FIELDS if getattr(details, name)]
