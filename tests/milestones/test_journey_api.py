@@ -6,7 +6,6 @@ job completes when its last milestone is paid."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -147,4 +146,3 @@ async def test_post_propose_hire_sign_fund_deliver_accept_and_get_paid(room: Roo
     await room.live.drain()
     wallet = await room.wallet()
     assert (wallet["pending"], wallet["available"]) == (0, 90_000)
-    assert uuid.UUID(contract_id)
