@@ -24,6 +24,8 @@ from mesteri.config import Settings, get_settings
 from mesteri.contracts import api as contracts_api
 from mesteri.contracts import pages as contracts_pages
 from mesteri.devtools import api as dev_api
+from mesteri.disputes import api as disputes_api
+from mesteri.disputes import pages as disputes_pages
 from mesteri.jobs import api as jobs_api
 from mesteri.jobs import pages as jobs_pages
 from mesteri.kit import clock, jobs
@@ -49,6 +51,8 @@ from mesteri.proposals import api as proposals_api
 from mesteri.proposals import pages as proposals_pages
 from mesteri.pros import api as pros_api
 from mesteri.pros import pages as pros_pages
+from mesteri.reviews import api as reviews_api
+from mesteri.reviews import pages as reviews_pages
 from mesteri.web import pages as site_pages
 from mesteri.worker import run_background
 
@@ -128,6 +132,10 @@ def create_app(
         proposals_api.router,
         contracts_api.router,
         milestones_api.router,
+        reviews_api.router,
+        reviews_api.admin,
+        disputes_api.router,
+        disputes_api.admin,
     ]
     if settings.dev_tools_enabled:
         api_routers.append(dev_api.router)
@@ -146,6 +154,8 @@ def create_app(
     pages.include_router(proposals_pages.router)
     pages.include_router(contracts_pages.router)
     pages.include_router(milestones_pages.router)
+    pages.include_router(reviews_pages.router)
+    pages.include_router(disputes_pages.router)
     app.include_router(pages)
     app.include_router(media_api.files)  # signed URLs are their own protection
     app.include_router(site_pages.assets)

@@ -104,6 +104,15 @@ class Settings(BaseSettings):
     auto_accept_days: int = Field(default=14, ge=1, le=90)
     auto_accept_reminder_days: tuple[int, ...] = (7, 12)
     overdue_refund_days: int = Field(default=60, ge=1, le=365)  # after the due date
+    # ---- reviews and reputation (SPEC M7; docs/reputation.md)
+    review_window_days: int = Field(default=14, ge=1, le=90)  # double-blind until it closes
+    review_reminder_days: tuple[int, ...] = (3, 10)  # after the first release
+    reputation_half_life_days: float = Field(default=365.0, gt=0)  # recency weight
+    # ---- disputes (SPEC M8)
+    dispute_stage_days: int = Field(default=7, ge=1, le=60)  # negotiation, then mediation
+    expert_fee_bps: int = Field(default=500, ge=0, le=3000)  # of the disputed amount
+    expert_fee_min: int = Field(default=10_000, ge=0)  # minor units
+    expert_fee_max: int = Field(default=150_000, ge=0)
     storage: Literal["local", "s3"] = "local"
     smtp_url: str | None = None
     sms_provider: Literal["log"] = "log"

@@ -3,6 +3,7 @@
 from mesteri.accounts import models as accounts_models
 from mesteri.catalog import models as catalog_models
 from mesteri.contracts import models as contracts_models
+from mesteri.disputes import models as disputes_models
 from mesteri.jobs import models as jobs_models
 from mesteri.kit import audit, clock, idempotency, jobs, statemachine
 from mesteri.media import models as media_models
@@ -12,6 +13,7 @@ from mesteri.payments import models as payments_models
 from mesteri.payments.sandbox import models as sandbox_models
 from mesteri.proposals import models as proposals_models
 from mesteri.pros import models as pros_models
+from mesteri.reviews import models as reviews_models
 
 __all__ = [
     "accounts_models",
@@ -19,6 +21,7 @@ __all__ = [
     "catalog_models",
     "clock",
     "contracts_models",
+    "disputes_models",
     "idempotency",
     "jobs",
     "jobs_models",
@@ -28,6 +31,7 @@ __all__ = [
     "payments_models",
     "proposals_models",
     "pros_models",
+    "reviews_models",
     "sandbox_models",
     "statemachine",
 ]

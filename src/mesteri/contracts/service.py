@@ -816,7 +816,7 @@ async def _end_if_settled(session: WriteSession, contract_id: uuid.UUID) -> None
     rows = await milestones.list_for_contract(session, contract_id)
     if not rows or any(m.state not in milestones.SETTLED for m in rows):
         return
-    paid = any(m.state == MilestoneState.RELEASED for m in rows)
+    paid = any(m.state in milestones.PAID for m in rows)
     outcome = "completed" if paid else "cancelled"
     await CONTRACT_LIFECYCLE.apply(
         session, contract, "complete" if paid else "cancel", actor=Actor.SYSTEM

@@ -33,3 +33,8 @@ class MilestoneLockedError(ConflictError):
 class UnknownMilestoneError(InvalidInputError):
     code = "unknown_milestone"
     message = "This milestone is not part of the contract."
+
+
+class UseDisputeDeskError(ConflictError):
+    code = "use_dispute_desk"
+    message = "Disputes are opened and decided on the dispute desk, which keeps their record."

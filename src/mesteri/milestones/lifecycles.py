@@ -6,7 +6,8 @@ buttons, the timers and the tests all read this table.
     submitted ──request_changes──▶ changes_requested ──submit──▶ submitted
     submitted ──accept / auto_accept (day 14)──▶ accepted ──release──▶ released
     funded, submitted, changes_requested ──dispute──▶ disputed
-    disputed ──resolve_release / resolve_refund (staff)──▶ released / refunded
+    disputed ──resolve_release / resolve_refund / resolve_split──▶ released / refunded / split
+        (the dispute desk: an admin decision, or a split both parties accepted)
     draft, awaiting_funding ──cancel──▶ cancelled (free)
     funded, changes_requested ──cancel (pro) / expire_overdue (day 60 after due)──▶ refunded
 
@@ -30,6 +31,7 @@ _CLIENT = frozenset({Actor.CLIENT})
 _PRO = frozenset({Actor.PRO})
 _SYSTEM = frozenset({Actor.SYSTEM})
 _STAFF = frozenset({Actor.OPERATOR})
+_DESK = _STAFF | _SYSTEM  # a dispute's end: decided by staff or agreed by the parties
 _WORKING = frozenset({_M.FUNDED, _M.CHANGES_REQUESTED})  # money held, nothing to review
 
 
@@ -94,6 +96,11 @@ async def _freeze(session: WriteSession, milestone: Milestone) -> None:
     await payments.freeze(session, milestone.hold_id, actor=Actor.SYSTEM)
 
 
+# A dispute's end moves frozen money: only the desk's decision (operator) may, so the
+# effects act as the operator whoever closed the dispute (a staff member, or the parties
+# agreeing on a split).
+
+
 async def _resolve_release(session: WriteSession, milestone: Milestone) -> None:
     assert milestone.hold_id is not None
     await payments.release(session, milestone.hold_id, actor=Actor.OPERATOR)
@@ -106,6 +113,20 @@ async def _resolve_refund(session: WriteSession, milestone: Milestone) -> None:
     await payments.refund(
         session, milestone.hold_id, actor=Actor.OPERATOR, reason="dispute decision"
     )
+    await _settled(session, milestone)
+
+
+async def _resolve_split(session: WriteSession, milestone: Milestone) -> None:
+    assert milestone.hold_id is not None
+    assert milestone.resolution is not None
+    await payments.settle_split(
+        session,
+        milestone.hold_id,
+        pro_amount=milestone.resolution["pro_amount"],
+        client_amount=milestone.resolution["client_amount"],
+        actor=Actor.OPERATOR,
+    )
+    milestone.released_at = clock.now()
     await _settled(session, milestone)
 
 
@@ -166,15 +187,23 @@ MILESTONE_LIFECYCLE = StateMachine(
             "resolve_release",
             frozenset({_M.DISPUTED}),
             _M.RELEASED,
-            _STAFF,
+            _DESK,
             effect=_resolve_release,
         ),
         Transition(
             "resolve_refund",
             frozenset({_M.DISPUTED}),
             _M.REFUNDED,
-            _STAFF,
+            _DESK,
             effect=_resolve_refund,
+        ),
+        Transition(
+            "resolve_split",
+            frozenset({_M.DISPUTED}),
+            _M.SPLIT,
+            _DESK,
+            effect=_resolve_split,
+            description="Part released to the pro, the rest refunded to the client.",
         ),
         Transition(
             "cancel",

@@ -24,6 +24,7 @@ class MilestoneState(enum.StrEnum):
     ACCEPTED = "accepted"
     RELEASED = "released"  # paid to the pro's pending balance
     DISPUTED = "disputed"
+    SPLIT = "split"  # a dispute settled in two parts: some released, the rest refunded
     REFUNDED = "refunded"
     CANCELLED = "cancelled"
 
@@ -52,6 +53,9 @@ class Milestone(Base):
     submission_note: Mapped[str | None] = mapped_column(Text)
     submission_attachment_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), default=list)
     change_request: Mapped[str | None] = mapped_column(Text)
+    # How a dispute ended, set just before the resolving transition moves the money:
+    # {"pro_amount", "client_amount"} (minor units of ``currency``).
+    resolution: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     submissions: Mapped[int] = mapped_column(Integer, default=0)
     funded_at: Mapped[datetime | None]
     submitted_at: Mapped[datetime | None]

@@ -35,6 +35,7 @@ STATE_NAMES = {
     "released": i18n.lazy("Paid to the pro"),
     "disputed": i18n.lazy("In dispute — payment frozen"),
     "refunded": i18n.lazy("Refunded to the client"),
+    "split": i18n.lazy("Dispute settled: split between the pro and the client"),
     "cancelled": i18n.lazy("Cancelled"),
 }
 ACTION_NAMES = {
@@ -44,8 +45,6 @@ ACTION_NAMES = {
     "accept": i18n.lazy("Accept and pay the pro"),
     "dispute": i18n.lazy("Open a dispute"),
     "cancel": i18n.lazy("Cancel this milestone"),
-    "resolve_release": i18n.lazy("Decide: pay the pro"),
-    "resolve_refund": i18n.lazy("Decide: refund the client"),
 }
 HISTORY_NAMES = {
     "activate": i18n.lazy("Contract signed: ready to fund"),
@@ -59,6 +58,7 @@ HISTORY_NAMES = {
     "dispute": i18n.lazy("Dispute opened"),
     "resolve_release": i18n.lazy("Dispute decided: paid to the pro"),
     "resolve_refund": i18n.lazy("Dispute decided: refunded to the client"),
+    "resolve_split": i18n.lazy("Dispute settled: split between the pro and the client"),
     "cancel": i18n.lazy("Cancelled"),
     "expire_overdue": i18n.lazy("Refunded: not delivered in time"),
 }
@@ -69,7 +69,7 @@ ACTOR_NAMES = {
     "system": i18n.lazy("automatic"),
 }
 # Actions that take the user's words in a form of their own (the rest are one button).
-FORM_ACTIONS = frozenset({"submit", "request_changes", "dispute"})
+FORM_ACTIONS = frozenset({"submit", "request_changes", "dispute"})  # not plain buttons
 
 templates.globals.update(
     milestone_action_names=ACTION_NAMES,
@@ -147,7 +147,7 @@ async def transition_form(
             "dod_done": dod_done or [],
             "attachment_ids": [str(i) for i in attachment_ids],
         }
-    elif name in ("request_changes", "dispute"):
+    elif name == "request_changes":
         if not reason.strip():
             raise InvalidInputError("Tell the other side what is wrong.", field="reason")
         data = {"reason": reason.strip()}

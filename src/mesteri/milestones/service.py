@@ -33,6 +33,7 @@ from mesteri.milestones.errors import (
     MilestoneNotFoundError,
     UnknownMilestoneError,
     UnknownTransitionError,
+    UseDisputeDeskError,
 )
 from mesteri.milestones.lifecycles import MILESTONE_LIFECYCLE, auto_accept_at
 from mesteri.milestones.models import Milestone, MilestoneState
@@ -44,8 +45,11 @@ _M = MilestoneState
 REFERENCE_PREFIX = "milestone:"
 # Not yet funded: an amendment may change, add or drop these.
 UNFUNDED = frozenset({_M.DRAFT, _M.AWAITING_FUNDING})
-SETTLED = frozenset({_M.RELEASED, _M.REFUNDED, _M.CANCELLED})
+SETTLED = frozenset({_M.RELEASED, _M.REFUNDED, _M.CANCELLED, _M.SPLIT})
+PAID = frozenset({_M.RELEASED, _M.SPLIT})  # the pro received money for it
 TRANSITION_NAMES = frozenset(t.name for t in MILESTONE_LIFECYCLE.transitions)
+# Opened and ended through the dispute desk (disputes.service), which keeps the record.
+DESK_TRANSITIONS = frozenset({"dispute", "resolve_release", "resolve_refund", "resolve_split"})
 
 
 # ---------------------------------------------------------------- created by contracts
@@ -202,7 +206,9 @@ async def access_milestone(
 def actions_for(milestone: Milestone, principal: Principal) -> list[str]:
     """What this user may do now, straight from the lifecycle table (buttons, ``actions``)."""
     roles = roles_of(milestone, principal) - {Actor.SYSTEM}
-    return MILESTONE_LIFECYCLE.available(_M(milestone.state), roles, milestone)
+    names = MILESTONE_LIFECYCLE.available(_M(milestone.state), roles, milestone)
+    # Disputes are decided on the desk, with a record, not by a milestone button.
+    return [n for n in names if n == "dispute" or n not in DESK_TRANSITIONS]
 
 
 def review_deadline(milestone: Milestone) -> Any:
@@ -251,6 +257,8 @@ async def do_transition(
     """Apply ``name`` for this user, with its side effects, under the milestone's row lock."""
     if name not in TRANSITION_NAMES:
         raise UnknownTransitionError(name=name)
+    if name in DESK_TRANSITIONS:
+        raise UseDisputeDeskError()
     await access_milestone(session, milestone_id, principal)
     milestone = await session.get(
         Milestone, milestone_id, with_for_update=True, populate_existing=True
@@ -265,7 +273,7 @@ async def do_transition(
     record: dict[str, Any] = {}
     if name == "submit":
         record = await _prepare_submit(session, milestone, SubmitIn.model_validate(data))
-    elif name in ("request_changes", "dispute", "cancel") and data.get("reason"):
+    elif name in ("request_changes", "cancel") and data.get("reason"):
         record = {"reason": str(data["reason"])[:2000]}
         if name == "request_changes":
             milestone.change_request = record["reason"]
@@ -342,6 +350,63 @@ async def _prepare_submit(
     milestone.submitted_at = clock.now()
     milestone.submissions += 1
     return {"submission": milestone.submissions, "dod_done": sorted(done)}
+
+
+# ---------------------------------------------------------------- the dispute desk
+
+
+async def lock_milestone(session: WriteSession, milestone_id: uuid.UUID) -> Milestone:
+    milestone = await session.get(
+        Milestone, milestone_id, with_for_update=True, populate_existing=True
+    )
+    if milestone is None:
+        raise MilestoneNotFoundError()
+    return milestone
+
+
+async def do_dispute(
+    session: WriteSession, milestone_id: uuid.UUID, principal: Principal, reason: str
+) -> Milestone:
+    """A party disputes the milestone: its hold is frozen and its timers stop applying
+    (they fire, find the milestone disputed and do nothing)."""
+    await access_milestone(session, milestone_id, principal)
+    milestone = await lock_milestone(session, milestone_id)
+    actor = _acting_role(milestone, principal, "dispute")
+    await MILESTONE_LIFECYCLE.apply(
+        session,
+        milestone,
+        "dispute",
+        actor=actor,
+        actor_id=principal.user_id,
+        data={"reason": reason[:2000]},
+    )
+    milestone.updated_at = clock.now()
+    return milestone
+
+
+async def do_resolve(
+    session: WriteSession,
+    milestone_id: uuid.UUID,
+    *,
+    pro_amount: int,
+    client_amount: int,
+    actor: Actor,
+    actor_id: uuid.UUID | None,
+) -> Milestone:
+    """End a dispute by moving the frozen money exactly so: all to the pro, all back to
+    the client, or split. The caller (disputes) has checked the parts sum to the hold."""
+    milestone = await lock_milestone(session, milestone_id)
+    if client_amount == 0:
+        name = "resolve_release"
+    elif pro_amount == 0:
+        name = "resolve_refund"
+    else:
+        name = "resolve_split"
+    milestone.resolution = {"pro_amount": pro_amount, "client_amount": client_amount}
+    await MILESTONE_LIFECYCLE.apply(
+        session, milestone, name, actor=actor, actor_id=actor_id, data=milestone.resolution
+    )
+    return milestone
 
 
 # ---------------------------------------------------------------- reminders and funding

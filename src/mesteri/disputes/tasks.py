@@ -1,0 +1,3 @@
+"""Jobs of the disputes domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Jobs of the reviews domain."""
+
+from __future__ import annotations
