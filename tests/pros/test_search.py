@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from mesteri.config import get_settings
+from mesteri.kit import clock, recency
 from mesteri.kit.db import WriteSession
 from mesteri.pros import service
 from mesteri.pros.models import ProProfile
@@ -25,6 +26,9 @@ from tests.fixtures.pros import (
     PLUMBING,
     make_pro,
 )
+
+
+TODAY = recency.growth(clock.now(), get_settings().reputation_half_life_days)
 
 
 async def _set(db: WriteSession, pro_id: str, **values: Any) -> None:
@@ -65,8 +69,9 @@ async def market(client: httpx.AsyncClient, db: WriteSession) -> dict[str, str]:
         verification_state="verified",
         rating_avg=4.9,
         reviews_count=20,
-        rating_weighted_sum=98.0,
-        rating_weight=20.0,
+        # twenty reviews published today (sums are kept in epoch-relative weights)
+        rating_weighted_sum=98.0 * TODAY,
+        rating_weight=20.0 * TODAY,
         delivery_score=0.95,
     )
     await _set(db, drain["id"], verification_state="pending")
@@ -321,7 +326,7 @@ async def test_hot_endpoints_run_a_fixed_number_of_queries(
         profile = await client.get(f"{API}/pros/{market['near']}")
     assert profile.status_code == 200
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 2, selects  # the profile, its crafts
+    assert len(selects) == 3, selects  # the profile, its crafts, its reputation
 
 
 async def test_nul_characters_never_reach_the_database(client: httpx.AsyncClient) -> None:

@@ -582,6 +582,16 @@ async def is_invited(session: ReadSession, job_id: uuid.UUID, pro_id: uuid.UUID)
     return found is not None
 
 
+async def lead_seen_at(session: ReadSession, job: Job, pro_id: uuid.UUID) -> datetime:
+    """When the pro could first see the job: its publication, or their invitation when
+    that came later (an invitation to a draft is seen once it is published)."""
+    invited = await session.scalar(
+        select(JobInvite.created_at).where(JobInvite.job_id == job.id, JobInvite.pro_id == pro_id)
+    )
+    published = job.published_at or job.created_at
+    return max(published, invited) if invited is not None else published
+
+
 @events.subscribe(ContractEnded)
 async def on_contract_ended(session: Any, event: ContractEnded) -> None:
     """The contract of a job in progress ended: ``completed`` completes the job,

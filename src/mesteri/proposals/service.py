@@ -54,6 +54,7 @@ from mesteri.proposals.errors import (
     ProposalNotFoundError,
     TooManyMilestonesError,
 )
+from mesteri.proposals.events import ProposalSent
 from mesteri.proposals.lifecycles import PROPOSAL_LIFECYCLE
 from mesteri.proposals.models import LIVE_STATES, Proposal, ProposalRevision, ProposalState
 from mesteri.proposals.schemas import (
@@ -374,6 +375,8 @@ async def do_create(
     session.add(_revision(proposal, Actor.PRO, principal.user_id))
     await PROPOSAL_LIFECYCLE.start(session, proposal)
     await jobs.do_count_proposal(session, job.id, 1)
+    lead_at = await jobs.lead_seen_at(session, job, profile.id)
+    await events.publish(session, ProposalSent(proposal.id, profile.id, lead_at, now))
     await accounts.do_email_user(
         session,
         job.client_id,

@@ -4,6 +4,7 @@ profiles and the staff verification desk (``/admin/verifications``). Thin: parse
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
@@ -39,17 +40,20 @@ from mesteri.pros.schemas import (
     PlaceRef,
     PortfolioIn,
     PortfolioItemOut,
+    ProDetailOut,
     ProMeOut,
     ProOut,
     ProPatch,
     ProSearchItem,
     RejectIn,
+    ReputationOut,
     SearchHistoryOut,
     Sort,
     SuggestItem,
     VerificationIn,
     VerificationOut,
 )
+from mesteri.reviews import reputation
 
 router = APIRouter(tags=["pros"])
 admin = APIRouter(prefix="/admin/verifications", tags=["back-office"])
@@ -326,11 +330,13 @@ async def my_verification(session: DbRead, principal: CurrentPrincipal) -> Verif
 # ---------------------------------------------------------------- public profiles
 
 
-@router.get("/pros/{pro_id}", response_model=ProOut)
-async def get_pro(pro_id: uuid.UUID, session: DbRead) -> ProOut:
-    """The public profile: no phone, e-mail or address."""
+@router.get("/pros/{pro_id}", response_model=ProDetailOut)
+async def get_pro(pro_id: uuid.UUID, session: DbRead) -> ProDetailOut:
+    """The public profile with the pro's reputation: no phone, e-mail or address."""
     profile = await service.access_profile(session, pro_id)
-    return ProOut(**pro_fields(profile, list(await service.list_crafts(session, profile.id))))
+    crafts = list(await service.list_crafts(session, profile.id))
+    view = await reputation.reputation_of(session, profile.id)
+    return ProDetailOut(**pro_fields(profile, crafts), reputation=ReputationOut(**asdict(view)))
 
 
 @router.get("/pros/{pro_id}/portfolio", response_model=Page[PortfolioItemOut])

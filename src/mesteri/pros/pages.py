@@ -33,6 +33,7 @@ from mesteri.pros.schemas import (
     ProPatch,
     VerificationIn,
 )
+from mesteri.reviews import reputation
 
 router = APIRouter()
 
@@ -149,6 +150,7 @@ async def profile_page(
                 shapes.portfolio_out(i) for i in await service.list_portfolio(session, pro_id)
             ],
             "saved": saved,
+            "reputation": await reputation.reputation_of(session, profile.id),
         },
     )
 

@@ -103,6 +103,24 @@ class ProOut(BaseModel):
     member_since: datetime
 
 
+class ReputationOut(BaseModel):
+    """A pro's reputation (docs/reputation.md)."""
+
+    score: float | None  # Bayesian-smoothed, recency-weighted rating, 1..5
+    rating: float | None  # plain average of overall ratings
+    reviews_count: int
+    dimensions: dict[str, float | None]  # quality, punctuality, communication, value
+    on_time: float | None  # share of milestones delivered by their due date
+    milestones_delivered: int
+    completion_rate: float | None
+    contracts_ended: int
+    response_hours: float | None
+
+
+class ProDetailOut(ProOut):
+    reputation: ReputationOut
+
+
 class ProMeOut(ProOut):
     business_id: str | None
     insurance: dict[str, Any] | None

@@ -21,7 +21,9 @@ indexed, so the default sort retrieves the best candidates by it and re-ranks th
   when it is another of their crafts, 0 without a category filter;
 - portfolio: min(items, 10) / 10;
 - reviews: the Bayesian average (C·m + Σwᵢrᵢ) / (C + Σwᵢ) with prior mean m, prior weight C
-  and recency weights wᵢ kept by the reviews module, mapped from 1..5 to 0..1;
+  and recency weights wᵢ = 2^(-age/half-life) (sums kept by the reviews module relative to
+  a fixed epoch, ``kit.recency``), mapped from 1..5 to 0..1; "sort by rating" orders by
+  the same average, so one 5★ review does not outrank two hundred 4.8★ ones;
 - delivery: the on-time milestone share; availability: available 1, busy 0.3, vacation 0;
 - text: ts_rank normalised to [0, 1) (rank / (rank + 1));
 - verified / promoted: 1 or 0.
@@ -56,7 +58,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mesteri.catalog import service as catalog
 from mesteri.config import Settings
-from mesteri.kit import clock
+from mesteri.kit import clock, recency
 from mesteri.kit.db import ReadSession
 from mesteri.kit.pagination import InvalidCursorError, decode_cursor, encode_cursor
 from mesteri.kit.text import fold
@@ -149,11 +151,18 @@ def bbox_sql(
     return func.point(p.lon, p.lat).op("<@")(box)
 
 
+def rating_score_sql(settings: Settings) -> ColumnElement[float]:
+    """The Bayesian-smoothed, recency-weighted rating (docs/reputation.md), 1..5."""
+    p = ProProfile
+    c, m = settings.rank_prior_weight, settings.rank_prior_rating
+    factor = recency.decay(clock.now(), settings.reputation_half_life_days)
+    return (c * m + p.rating_weighted_sum * factor) / (c + p.rating_weight * factor)
+
+
 def static_score_sql(settings: Settings) -> ColumnElement[float]:
     """The query-independent part of the score, stored as ``rank_base`` (indexed)."""
     p = ProProfile
-    c, m = settings.rank_prior_weight, settings.rank_prior_rating
-    reviews = ((c * m + p.rating_weighted_sum) / (c + p.rating_weight) - 1.0) / 4.0
+    reviews = (rating_score_sql(settings) - 1.0) / 4.0
     availability = case(
         (p.availability == "available", 1.0), (p.availability == "busy", 0.3), else_=0.0
     )
@@ -231,7 +240,7 @@ def _plan(query: SearchQuery, settings: Settings, p: Any = ProProfile) -> _Plan:
     )
 
 
-def _columns(plan: _Plan) -> list[Any]:
+def _columns(plan: _Plan, settings: Settings) -> list[Any]:
     p = ProProfile
     return [
         p.id,
@@ -250,7 +259,7 @@ def _columns(plan: _Plan) -> list[Any]:
         p.rank_base,
         plan.score.label("score"),
         plan.distance.label("distance_km"),
-        func.coalesce(p.rating_avg, 0.0).label("rating_key"),
+        rating_score_sql(settings).label("rating_key"),
         func.coalesce(p.rate_min, 2**31 - 1).label("price_key"),
     ]
 
@@ -282,7 +291,7 @@ RANK_INDEX_INCLUDE = (
 def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
     """Other orders (distance, rating, price): one SELECT over every match, keyset pages."""
     plan = _plan(query, settings)
-    inner = select(*_columns(plan)).where(and_(*plan.where)).subquery("hits")
+    inner = select(*_columns(plan, settings)).where(and_(*plan.where)).subquery("hits")
     key_column, descending = {
         "relevance": (inner.c.score, True),
         "distance": (inner.c.distance_km, False),

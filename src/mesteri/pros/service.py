@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -295,6 +295,29 @@ REINDEX_INSERT = (
     " WHERE p.listed AND p.lat IS NOT NULL AND p.lon IS NOT NULL"
 )
 REINDEX_CONFLICT = " ON CONFLICT DO NOTHING"
+
+
+@dataclass(frozen=True)
+class ReputationFigures:
+    """What search and cards read from a pro's reputation (kept by the reviews module)."""
+
+    rating_avg: float | None
+    reviews_count: int
+    rating_weighted_sum: float  # epoch-relative recency weights (kit.recency)
+    rating_weight: float
+    delivery_score: float
+
+
+async def do_set_reputation(
+    session: WriteSession, pro_id: uuid.UUID, figures: ReputationFigures
+) -> None:
+    await session.execute(
+        update(ProProfile)
+        .where(ProProfile.id == pro_id)
+        .values(**asdict(figures))
+        .execution_options(synchronize_session=False)
+    )
+    await do_refresh_rank(session, pro_id)
 
 
 def is_verified(profile: ProProfile) -> bool:

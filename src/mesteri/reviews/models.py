@@ -184,9 +184,14 @@ class Reputation(Base):
     weighted_sum: Mapped[float] = mapped_column(Float, default=0.0)
     weight: Mapped[float] = mapped_column(Float, default=0.0)
     score: Mapped[float | None] = mapped_column(Float)  # the Bayesian-smoothed rating
-    on_time_score: Mapped[float | None] = mapped_column(Float)  # 0..1, recent weigh more
+    # On-time delivery: recency-weighted Σ wᵢ·on_timeᵢ (1 or 0) and Σ wᵢ.
+    on_time_weighted: Mapped[float] = mapped_column(Float, default=0.0)
+    on_time_weight: Mapped[float] = mapped_column(Float, default=0.0)
+    on_time_score: Mapped[float | None] = mapped_column(Float)  # 0..1
     milestones_delivered: Mapped[int] = mapped_column(Integer, default=0)
+    contracts_completed: Mapped[int] = mapped_column(Integer, default=0)
+    contracts_ended: Mapped[int] = mapped_column(Integer, default=0)  # completed + cancelled
     completion_rate: Mapped[float | None] = mapped_column(Float)  # 0..1
-    contracts_ended: Mapped[int] = mapped_column(Integer, default=0)
-    response_hours: Mapped[float | None] = mapped_column(Float)  # median, recent leads
+    leads_answered: Mapped[int] = mapped_column(Integer, default=0)
+    response_hours: Mapped[float | None] = mapped_column(Float)  # moving average
     updated_at: Mapped[datetime]

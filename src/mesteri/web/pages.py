@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from mesteri.config import get_settings
 from mesteri.kit.i18n import gettext as _
 from mesteri.kit.web import render
 
@@ -19,6 +20,22 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 @router.get("/")
 async def home(request: Request, welcome: int = 0) -> Response:
     return render(request, "site/home.html", {"welcome": bool(welcome)})
+
+
+@router.get("/how-reputation-works")
+async def reputation_explained(request: Request) -> Response:
+    """How a pro's rating, on-time score and ranking are computed (docs/reputation.md)."""
+    settings = get_settings()
+    return render(
+        request,
+        "site/reputation.html",
+        {
+            "prior_rating": settings.rank_prior_rating,
+            "prior_weight": settings.rank_prior_weight,
+            "half_life_days": round(settings.reputation_half_life_days),
+            "window_days": settings.review_window_days,
+        },
+    )
 
 
 @router.get("/offline")
