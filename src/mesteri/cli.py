@@ -66,6 +66,7 @@ def _migrate(url: str) -> None:
 
 
 async def _seed_if_empty(url: str, password: str, *, force: bool = False) -> list[str]:
+    import mesteri.tasks  # noqa: F401  - every module's event subscribers, as in the app
     from mesteri import demo
     from mesteri.kit.db import create_engine, session_factories, unit_of_work
     from mesteri.payments import providers

@@ -34,6 +34,7 @@ from mesteri.pros.schemas import (
     VerificationIn,
 )
 from mesteri.reviews import reputation
+from mesteri.reviews import service as reviews
 
 router = APIRouter()
 
@@ -134,6 +135,9 @@ async def search_page(
 # ---------------------------------------------------------------- public profile
 
 
+PROFILE_REVIEWS = 5  # the newest; the rest on /pros/{id}/reviews
+
+
 @router.get("/pros/{pro_id}")
 async def profile_page(
     request: Request, session: DbWrite, pro_id: uuid.UUID, auth: WebAuth
@@ -141,6 +145,8 @@ async def profile_page(
     profile = await service.access_profile(session, pro_id)
     crafts = list(await service.list_crafts(session, profile.id))
     saved = auth is not None and pro_id in await service.saved_ids(session, auth[0].id)
+    viewer_id = auth[0].id if auth else None
+    latest, more = await reviews.list_for_pro(session, profile.id, limit=PROFILE_REVIEWS)
     return render(
         request,
         "pros/profile.html",
@@ -151,6 +157,11 @@ async def profile_page(
             ],
             "saved": saved,
             "reputation": await reputation.reputation_of(session, profile.id),
+            "reviews": latest,
+            "more_reviews": more is not None,
+            "viewer_id": viewer_id,
+            "pro_user_id": profile.user_id,
+            "voted": await reviews.voted_ids(session, viewer_id, [r.id for r in latest]),
         },
     )
 
