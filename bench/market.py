@@ -123,6 +123,7 @@ class Journey:
     def __init__(self, http: httpx.AsyncClient, client: dict[str, str], pro: dict[str, str]):
         self.http, self.client, self.pro = http, client, pro
         self.steps: dict[str, float] = {}
+        self.contract_id: str | None = None  # once hired
 
     async def _call(
         self, step: str, method: str, path: str, auth: dict[str, str], **kw: Any
@@ -175,7 +176,7 @@ class Journey:
         accepted = await self._call(
             "accept_proposal", "POST", f"/api/v1/proposals/{proposal['id']}/accept", self.client
         )
-        cid = accepted["contract_id"]
+        cid = self.contract_id = accepted["contract_id"]
         contract = await self._call("read_contract", "GET", f"/api/v1/contracts/{cid}", self.client)
         sha = contract["versions"][-1]["document_sha256"]
         await self._call(
