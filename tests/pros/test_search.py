@@ -27,7 +27,6 @@ from tests.fixtures.pros import (
     make_pro,
 )
 
-
 TODAY = recency.growth(clock.now(), get_settings().reputation_half_life_days)
 
 
