@@ -4,6 +4,7 @@ is walked, money moves through the escrow core, timers wait for the test clock."
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -36,6 +37,38 @@ async def _ledger_entries(room: Room, hold_id: str, kind: str) -> int:
         return int(count or 0)
 
 
+async def _open_dispute(room: Room, m: dict[str, Any], auth: dict[str, Any], reason: str) -> str:
+    """Disputes open on the desk (the generic transition answers ``use_dispute_desk``)."""
+    refused = await room.act(m, "dispute", auth, reason=reason)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "use_dispute_desk"
+    opened = await room.http.post(
+        f"{API}/milestones/{m['id']}/disputes", json={"reason": reason}, headers=bearer(auth)
+    )
+    assert opened.status_code == 201, opened.text
+    dispute_id: str = opened.json()["id"]
+    assert (await room.get(m))["state"] == "disputed"
+    return dispute_id
+
+
+async def _decide(
+    room: Room, m: dict[str, Any], dispute_id: str, staff: dict[str, Any], **decision: Any
+) -> str:
+    """Staff decide on the desk once mediation started; returns the milestone's state."""
+    escalated = await room.http.post(
+        f"{API}/disputes/{dispute_id}/escalate", headers=bearer(room.client)
+    )
+    assert escalated.status_code == 200, escalated.text
+    decided = await room.http.post(
+        f"{API}/admin/disputes/{dispute_id}/resolve",
+        json={"note": "Decided on the desk.", **decision},
+        headers=bearer(staff),
+    )
+    assert decided.status_code == 200, decided.text
+    state: str = (await room.get(m))["state"]
+    return state
+
+
 async def test_every_transition_of_the_table_is_walked(room: Room) -> None:
     c, p, staff = room.client, room.pro, room.staff
     # A contract not yet signed: its draft milestone is cancelled for free.
@@ -44,8 +77,10 @@ async def test_every_transition_of_the_table_is_walked(room: Room) -> None:
     assert draft["actions"] == ["cancel"]
     assert (await room.ok(draft, "cancel", c))["state"] == "cancelled"
 
-    ms = await room.contract(*([10_000] * 9))
-    happy, auto, abandoned, given_up, reworked, disputed, split_hairs, overdue, late_fix = ms
+    ms = await room.contract(*([10_000] * 10))
+    happy, auto, abandoned, given_up, reworked, disputed, split_hairs, overdue, late_fix, halved = (
+        ms
+    )
 
     # Awaiting funding → a checkout; cancelling it cancels the hold (a late payment would
     # be refunded by the escrow core).
@@ -55,7 +90,7 @@ async def test_every_transition_of_the_table_is_walked(room: Room) -> None:
     hold = await room.get_hold(started["milestone"]["hold_id"])
     assert hold["state"] == "cancelled"
 
-    for m in (happy, auto, given_up, reworked, disputed, split_hairs, overdue, late_fix):
+    for m in (happy, auto, given_up, reworked, disputed, split_hairs, overdue, late_fix, halved):
         assert (await room.fund(m))["state"] == "funded"
 
     # The happy path, with one round of changes.
@@ -72,17 +107,19 @@ async def test_every_transition_of_the_table_is_walked(room: Room) -> None:
     await room.ok(reworked, "request_changes", c, reason="Lipsește garnitura.")
     assert (await room.ok(reworked, "cancel", p))["state"] == "refunded"
 
-    # Disputes freeze the money until staff decide.
-    assert (await room.ok(disputed, "dispute", c, reason="Nu a venit."))["state"] == "disputed"
-    assert (await room.get_hold(disputed["hold_id"] or (await room.get(disputed))["hold_id"]))[
-        "state"
-    ] == "frozen"
-    assert (await room.ok(disputed, "resolve_release", staff))["state"] == "released"
+    # Disputes freeze the money until staff decide (on the dispute desk).
+    first = await _open_dispute(room, disputed, c, "Nu a venit.")
+    assert (await room.get_hold((await room.get(disputed))["hold_id"]))["state"] == "frozen"
+    refused = await room.act(disputed, "resolve_release", staff)
+    assert refused.json()["code"] == "use_dispute_desk"
+    assert await _decide(room, disputed, first, staff, outcome="release") == "released"
     await room.deliver(split_hairs)
-    assert (await room.ok(split_hairs, "dispute", p, reason="Clientul nu răspunde."))[
-        "state"
-    ] == "disputed"
-    assert (await room.ok(split_hairs, "resolve_refund", staff))["state"] == "refunded"
+    second = await _open_dispute(room, split_hairs, p, "Clientul nu răspunde.")
+    assert await _decide(room, split_hairs, second, staff, outcome="refund") == "refunded"
+    await room.deliver(halved)
+    halving = await _open_dispute(room, halved, c, "Doar jumătate e gata.")
+    split = {"outcome": "split", "pro_amount": 6_000, "client_amount": 4_000}
+    assert await _decide(room, halved, halving, staff, **split) == "split"
     await room.deliver(late_fix)
     await room.ok(late_fix, "request_changes", c, reason="Mai e de lucru.")
     # (late_fix stays in changes_requested until the overdue timer refunds it)
@@ -102,9 +139,7 @@ async def test_every_transition_of_the_table_is_walked(room: Room) -> None:
     await room.fund(third)
     await room.deliver(third)
     await room.ok(third, "request_changes", c, reason="Altă culoare.")
-    assert (await room.ok(third, "dispute", p, reason="Culoarea era în contract."))[
-        "state"
-    ] == "disputed"
+    await _open_dispute(room, third, p, "Culoarea era în contract.")
 
     table = {(t.name, str(s)) for t in MILESTONE_LIFECYCLE.transitions for s in t.sources}
     assert await _walked(room) == table
@@ -144,7 +179,9 @@ async def test_who_may_do_what(room: Room) -> None:
     assert (await room.act(m, "submit", room.client, note="x")).status_code == 403
     # The client cannot take funded money back alone; staff-only decisions stay staff's.
     assert (await room.act(m, "cancel", room.client)).status_code == 403
-    assert (await room.act(m, "resolve_refund", room.client)).status_code == 409  # not disputed
+    desk_only = await room.act(m, "resolve_refund", room.client)
+    assert desk_only.status_code == 409  # decisions are the dispute desk's
+    assert desk_only.json()["code"] == "use_dispute_desk"
     await room.deliver(m)
     by_pro = await room.act(m, "accept", room.pro)
     assert by_pro.status_code == 403
@@ -235,7 +272,7 @@ async def test_a_resubmission_restarts_the_review_period(room: Room) -> None:
 async def test_a_disputed_milestone_is_not_refunded_by_the_overdue_timer(room: Room) -> None:
     (m,) = await room.contract(40_000, due=date.today() + timedelta(days=1))
     await room.fund(m)
-    await room.ok(m, "dispute", room.client, reason="Nu răspunde la telefon.")
+    await _open_dispute(room, m, room.client, "Nu răspunde la telefon.")
     await room.advance("P90D")  # in steps
     await room.live.drain()
     assert (await room.get(m))["state"] == "disputed"

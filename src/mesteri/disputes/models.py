@@ -50,6 +50,7 @@ OPEN_STAGES = frozenset(
 class ExpertFeeState(enum.StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
     PAID = "paid"
+    CANCELLED = "cancelled"  # not paid in time: the dispute went on to a decision without it
 
 
 class OfferState(enum.StrEnum):
@@ -117,6 +118,15 @@ class Dispute(Base):
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+
+    # The declared lifecycle (kit.statemachine) reads and moves ``state``: the stage.
+    @property
+    def state(self) -> str:
+        return self.stage
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self.stage = value
 
 
 class DisputeEvent(Base):
