@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
@@ -41,6 +43,9 @@ from mesteri.payments.sandbox.provider import SUCCESS_CARD, SandboxProvider
 from mesteri.proposals import service as proposals
 from mesteri.proposals.schemas import DeclineIn, ProposalIn, TermsIn
 from mesteri.pros.models import ProProfile
+from mesteri.reviews import service as reviews
+from mesteri.reviews.models import Review
+from mesteri.reviews.schemas import Ratings, ResponseIn, ReviewIn
 
 PLUMBING = category_id("plumbing")
 BUCHAREST = place_id("RO", "București")
@@ -191,6 +196,7 @@ async def seed_jobs(session: WriteSession, password: str) -> None:
     )
     rng = random.Random(11)
     await _client_jobs(session, client, pro, market_pros)
+    await _past_work(session, others, pro)
     for n, title in enumerate(LEAD_TITLES):
         job = await _job(session, others[n % len(others)], title, low=rng.choice([30_000, 60_000]))
         if n < 2:  # the demo pro already answered two of them
@@ -209,6 +215,83 @@ async def seed_jobs(session: WriteSession, password: str) -> None:
                 _terms(("Lucrare completă", 120_000, ["Gata", "Curat"])),
                 "Disponibil.",
             )
+
+
+# Earlier paid jobs of the demo pro for the other clients, and how the clients rated
+# them: (title, amount, overall, quality, punctuality, communication, value, comment).
+PAST_WORK = [
+    ("Montaj baterie lavoar", 30_000, 5, 5, 5, 5, 5, "A explicat tot ce a făcut."),
+    ("Înlocuire vas WC", 60_000, 5, 5, 4, 5, 4, "Lucrare impecabilă, a întârziat puțin."),
+    ("Reparație scurgere sub chiuvetă", 25_000, 4, 4, 5, 4, 4, "Problema rezolvată din prima."),
+    (
+        "Montaj boiler 50 l",
+        45_000,
+        3,
+        4,
+        2,
+        3,
+        3,
+        "Merge, dar a venit cu o zi mai târziu.",
+    ),
+]
+
+
+async def _past_work(session: WriteSession, clients: list[User], pro: User) -> None:
+    """Paid jobs with published reviews both ways (and one answer), so the demo pro has
+    a real reputation."""
+    for n, (title, amount, *ratings, comment) in enumerate(PAST_WORK):
+        client = clients[n % len(clients)]
+        job = await _job(session, client, title)
+        contract_id = await _hire(
+            session, client, pro, job, _terms((title, amount, ["Montat", "Probat"]))
+        )
+        await _sign(session, contract_id, client, pro)
+        (only,) = await _ids(session, contract_id)
+        await _fund(session, client, only)
+        await _deliver(session, pro, only, "Lucrarea e gata.")
+        await milestones.do_transition(session, only, "accept", _principal(client))
+        review = await _review(session, contract_id, client, pro, ratings, comment)
+        if ratings[0] <= 3:
+            await reviews.do_respond(
+                session,
+                review.id,
+                _principal(pro),
+                ResponseIn(body="Îmi pare rău pentru întârziere: piesa a venit greu."),
+            )
+
+
+async def _review(
+    session: WriteSession,
+    contract_id: uuid.UUID,
+    client: User,
+    pro: User,
+    ratings: Sequence[Any],
+    comment: str,
+) -> Review:
+    """The client's review of the pro, then the pro's of the client (both publish)."""
+    overall, quality, punctuality, communication, value = ratings
+    written = await reviews.do_write(
+        session,
+        contract_id,
+        _principal(client),
+        ReviewIn(
+            ratings=Ratings(
+                overall=overall,
+                quality=quality,
+                punctuality=punctuality,
+                communication=communication,
+                value=value,
+            ),
+            comment=comment,
+        ),
+    )
+    await reviews.do_write(
+        session,
+        contract_id,
+        _principal(pro),
+        ReviewIn(ratings=Ratings(overall=5), comment="Client corect, plată la timp."),
+    )
+    return written
 
 
 async def _other_client(
@@ -313,6 +396,7 @@ async def _client_jobs(
     await _fund(session, client, only)
     await _deliver(session, pro, only, "Robinetul nou e montat.")
     await milestones.do_transition(session, only, "accept", _principal(client))
+    await _review(session, done, client, pro, (5, 5, 5, 5, 5), "Rapid, curat, om serios.")
 
     # Cancelled, and expired (nobody was hired in time).
     drain = await _job(session, client, "Desfundare canalizare bloc")

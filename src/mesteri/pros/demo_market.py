@@ -1,5 +1,5 @@
 """A realistic demo market for ``make run``: hundreds of pros across crafts and cities,
-with portfolios, ratings, some verified and some waiting in the staff queue.
+with portfolios, some verified and some waiting in the staff queue.
 
 Bulk inserts (one statement per table) and one shared password hash keep ``make run``
 quick; portfolio pictures are a few dozen generated images shared between profiles.
@@ -210,9 +210,6 @@ async def seed_market(
         company = rng.random() < 0.35
         display = f"{rng.choice(BUSINESS)} {last} SRL" if company else f"{first} {last}"
         bio = rng.choice(BIOS).format(years=years, craft=craft_name.lower())
-        reviews = rng.choice([0, 0, 1, 3, 5, 8, 12, 20, 35, 60, 90])
-        avg = round(rng.uniform(3.6, 5.0), 2) if reviews else None
-        weight = reviews * rng.uniform(0.5, 0.9)
         roll = rng.random()
         state = (
             VerificationState.VERIFIED
@@ -255,11 +252,7 @@ async def seed_market(
             "verification_state": state,
             "verified_at": now if state == VerificationState.VERIFIED else None,
             "listed": True,
-            "rating_avg": avg,
-            "reviews_count": reviews,
-            "rating_weighted_sum": (avg or 0) * weight,
-            "rating_weight": weight,
-            "delivery_score": round(rng.uniform(0.6, 1.0), 2) if reviews else 0.0,
+            # No ratings: reviews exist only for paid work (the demo journeys make some).
             "portfolio_count": 0,
             "promoted_until": now + timedelta(days=30) if rng.random() < 0.03 else None,
             "search_text": "",
@@ -397,7 +390,4 @@ async def make_demo_pro(session: WriteSession, user: User) -> None:
     )
     profile.verification_state = VerificationState.VERIFIED
     profile.verified_at = now
-    profile.rating_avg, profile.reviews_count = 4.9, 37
-    profile.rating_weight, profile.delivery_score = 30.0, 0.97
-    profile.rating_weighted_sum = 4.9 * 30.0
     await service.do_refresh_rank(session, profile.id)
