@@ -26,6 +26,8 @@ from mesteri.accounts.service import ClientInfo, Principal
 from mesteri.catalog.reference import category_id, place_id
 from mesteri.contracts import service as contracts
 from mesteri.contracts.schemas import SignIn
+from mesteri.disputes import service as disputes
+from mesteri.disputes.schemas import DisputeIn, EvidenceIn, OfferIn
 from mesteri.jobs import service as jobs
 from mesteri.jobs.lifecycles import JOB_LIFECYCLE
 from mesteri.jobs.models import Job
@@ -397,6 +399,31 @@ async def _client_jobs(
     await _deliver(session, pro, only, "Robinetul nou e montat.")
     await milestones.do_transition(session, only, "accept", _principal(client))
     await _review(session, done, client, pro, (5, 5, 5, 5, 5), "Rapid, curat, om serios.")
+
+    # Disputed: the client contests a delivery, the pro offered a split.
+    tub = await _job(session, client, "Montaj cadă și baterie")
+    contested = await _hire(
+        session, client, pro, tub, _terms(("Montaj cadă", 80_000, ["Cadă montată", "Silicon"]))
+    )
+    await _sign(session, contested, client, pro)
+    (tub_milestone,) = await _ids(session, contested)
+    await _fund(session, client, tub_milestone)
+    await _deliver(session, pro, tub_milestone, "Cada e montată și siliconată.")
+    dispute = await disputes.do_open(
+        session,
+        tub_milestone,
+        _principal(client),
+        DisputeIn(
+            reason="Cada se mișcă și siliconul s-a desprins după două zile.",
+            evidence=EvidenceIn(body="Am filmat cum se mișcă cada când intri în ea."),
+        ),
+    )
+    await disputes.do_offer(
+        session,
+        dispute.id,
+        _principal(pro),
+        OfferIn(pro_amount=56_000, client_amount=24_000, note="Revin să refac siliconul."),
+    )
 
     # Cancelled, and expired (nobody was hired in time).
     drain = await _job(session, client, "Desfundare canalizare bloc")
