@@ -319,12 +319,9 @@ def roles_of(contract: Contract, principal: Principal) -> set[Actor]:
     return roles
 
 
-async def get_contract(session: ReadSession, contract_id: uuid.UUID) -> Contract:
+async def get_contract(session: ReadSession, contract_id: uuid.UUID) -> Contract | None:
     """The contract, for other modules' event handlers (no caller to check)."""
-    contract = await session.get(Contract, contract_id)
-    if contract is None:
-        raise ContractNotFoundError()
-    return contract
+    return await session.get(Contract, contract_id)
 
 
 async def access_contract(

@@ -215,6 +215,8 @@ async def _on_contract_ended(session: Any, event: ContractEnded) -> None:
     if event.outcome not in ("completed", "cancelled"):
         return  # withdrawn before signing: no work was agreed
     contract = await contracts.get_contract(session, event.contract_id)
+    if contract is None:
+        return
     rep = await _locked(session, contract.pro_id)
     rep.contracts_ended += 1
     rep.contracts_completed += event.outcome == "completed"

@@ -152,6 +152,8 @@ async def do_open_window(session: WriteSession, contract_id: uuid.UUID) -> Revie
     if await session.get(ReviewWindow, contract_id) is not None:
         return None
     contract = await contracts.get_contract(session, contract_id)
+    if contract is None:
+        return None
     settings = get_settings()
     now = clock.now()
     closes_at = now + timedelta(days=settings.review_window_days)
