@@ -83,6 +83,7 @@ async def _staff_with_totp(room: Room) -> tuple[str, str]:
             last_name="Staff",
             roles=["support"],
         )
+        user.language = "en"  # the pages' texts are checked in English
         secret, _ = await accounts.do_totp_setup(session, user)
         user.totp_enabled_at = user.created_at
     return email, secret

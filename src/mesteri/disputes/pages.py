@@ -38,8 +38,6 @@ from mesteri.payments import service as payments
 
 router = APIRouter()
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_FILES = 10
 Text = Annotated[Clean, Form(max_length=5000)]
 Short = Annotated[Clean, Form(max_length=40)]
 Files = Annotated[list[UploadFile] | None, File()]
@@ -96,27 +94,6 @@ templates.globals.update(
 
 def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
-
-
-async def _store_files(
-    session: WriteSession, owner_id: uuid.UUID, files: list[UploadFile]
-) -> list[uuid.UUID]:
-    chosen = [f for f in files if f.filename]
-    if len(chosen) > MAX_FILES:
-        raise InvalidInputError("Attach at most {count} files.", field="files", count=MAX_FILES)
-    ids = []
-    for file in chosen:
-        data = await file.read(MAX_FILE_BYTES + 1)
-        stored = await media.do_store(
-            session,
-            owner_id,
-            purpose="attachment",
-            data=data,
-            content_type=file.content_type or "application/octet-stream",
-            filename=file.filename,
-        )
-        ids.append(stored.id)
-    return ids
 
 
 def _amount(text: str, currency: str, field: str) -> int:
@@ -213,7 +190,7 @@ async def open_form(
         if not reason.strip():
             raise InvalidInputError(lazy("Tell us what went wrong."), field="reason")
         value = _amount(amount, currency, "amount") if amount.strip() else None
-        attachment_ids = await _store_files(session, principal.user_id, files or [])
+        attachment_ids = await media.do_store_form_files(session, principal.user_id, files or [])
         proof = None
         if evidence.strip() or attachment_ids:
             proof = EvidenceIn(
@@ -269,7 +246,7 @@ async def evidence_form(
     with form_errors(request, _page_of(context), **context):
         if not body.strip():
             raise InvalidInputError(lazy("Write what you want to add."), field="body")
-        attachment_ids = await _store_files(session, principal.user_id, files or [])
+        attachment_ids = await media.do_store_form_files(session, principal.user_id, files or [])
         try:
             data = EvidenceIn(
                 body=body,

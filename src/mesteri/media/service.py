@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select, update
@@ -28,6 +29,7 @@ from mesteri.config import get_settings
 from mesteri.kit import audit, clock
 from mesteri.kit.crypto import FieldCipher
 from mesteri.kit.db import ReadSession, WriteSession
+from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.ids import new_id
 from mesteri.media import storage as storage_mod
 from mesteri.media.errors import (
@@ -231,6 +233,47 @@ async def do_complete(session: WriteSession, upload_id: uuid.UUID, owner_id: uui
     upload.state = UploadState.READY
     upload.completed_at = clock.now()
     return upload
+
+
+class FormFile(Protocol):
+    """A file posted with a form (Starlette's ``UploadFile``)."""
+
+    filename: str | None
+    content_type: str | None
+
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+MAX_FORM_FILES = 10
+
+
+async def do_store_form_files(
+    session: WriteSession,
+    owner_id: uuid.UUID,
+    files: Sequence[FormFile],
+    *,
+    purpose: str = "attachment",
+    limit: int = MAX_FORM_FILES,
+) -> list[uuid.UUID]:
+    """Store the files of a page's form (without JavaScript) for its owner; the browser
+    sends an empty part when no file was chosen."""
+    chosen = [f for f in files if f.filename]
+    if len(chosen) > limit:
+        raise InvalidInputError("Attach at most {count} files.", field="files", count=limit)
+    spec = _purpose(purpose)
+    ids = []
+    for file in chosen:
+        data = await file.read(spec.max_bytes + 1)  # larger is refused by do_store
+        stored = await do_store(
+            session,
+            owner_id,
+            purpose=purpose,
+            data=data,
+            content_type=file.content_type or "application/octet-stream",
+            filename=file.filename,
+        )
+        ids.append(stored.id)
+    return ids
 
 
 async def do_store(

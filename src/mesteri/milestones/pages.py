@@ -22,8 +22,6 @@ from mesteri.milestones.models import Milestone
 
 router = APIRouter()
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_FILES = 10
 
 STATE_NAMES = {
     "draft": i18n.lazy("Waiting for signatures"),
@@ -101,27 +99,6 @@ async def timeline(
     ]
 
 
-async def _store_files(
-    session: DbWrite, owner_id: uuid.UUID, files: list[UploadFile]
-) -> list[uuid.UUID]:
-    chosen = [f for f in files if f.filename]
-    if len(chosen) > MAX_FILES:
-        raise InvalidInputError("Attach at most {count} files.", field="files", count=MAX_FILES)
-    ids = []
-    for file in chosen:
-        data = await file.read(MAX_FILE_BYTES + 1)
-        stored = await media.do_store(
-            session,
-            owner_id,
-            purpose="attachment",
-            data=data,
-            content_type=file.content_type or "application/octet-stream",
-            filename=file.filename,
-        )
-        ids.append(stored.id)
-    return ids
-
-
 @router.post("/milestones/{milestone_id}/transitions/{name}")
 async def transition_form(
     request: Request,
@@ -141,7 +118,9 @@ async def transition_form(
         milestone = await service.access_milestone(session, milestone_id, principal)
         if not note.strip():
             raise InvalidInputError("Describe what you delivered.", field="note")
-        attachment_ids = await _store_files(session, milestone.pro_user_id, files or [])
+        attachment_ids = await media.do_store_form_files(
+            session, milestone.pro_user_id, files or []
+        )
         data = {
             "note": note.strip(),
             "dod_done": dod_done or [],

@@ -39,8 +39,6 @@ from mesteri.reviews.schemas import (
 router = APIRouter()
 
 Text = Annotated[Clean, Form(max_length=5000)]
-MAX_FILE_BYTES = 15 * 1024 * 1024
-MAX_PHOTOS = 10
 
 templates.globals.update(
     review_dimension_names={
@@ -107,27 +105,6 @@ def _stars(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-async def _store_photos(
-    session: WriteSession, owner_id: uuid.UUID, files: list[UploadFile]
-) -> list[uuid.UUID]:
-    chosen = [f for f in files if f.filename]
-    if len(chosen) > MAX_PHOTOS:
-        raise InvalidInputError("Attach at most {count} photos.", field="files", count=MAX_PHOTOS)
-    ids = []
-    for file in chosen:
-        data = await file.read(MAX_FILE_BYTES + 1)
-        stored = await media.do_store(
-            session,
-            owner_id,
-            purpose="portfolio",
-            data=data,
-            content_type=file.content_type or "application/octet-stream",
-            filename=file.filename,
-        )
-        ids.append(stored.id)
-    return ids
-
-
 @router.post("/contracts/{contract_id}/review")
 async def contract_review_form(
     request: Request,
@@ -163,7 +140,9 @@ async def contract_review_form(
             raise InvalidInputError(
                 "Choose from 1 to 5 stars for the overall rating.", field="overall"
             ) from error
-        photo_ids = await _store_photos(session, principal.user_id, files or [])
+        photo_ids = await media.do_store_form_files(
+            session, principal.user_id, files or [], purpose="portfolio"
+        )
         if view.mine is not None:
             await service.do_edit(
                 session,
