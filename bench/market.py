@@ -43,7 +43,7 @@ from bench import harness
 from bench.market_data import PASSWORD
 from bench.market_data import generate as generate_market
 from bench.pros_data import generate as generate_pros
-from bench.search import database_url, drive
+from bench.search import alternate, database_url
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / ".data-market"
@@ -355,22 +355,13 @@ def main() -> None:
             "leads": lead_requests(api.base_url, pros),
             "profile": [(f"{api.base_url}/api/v1/pros/{i}", {}) for i in profiles],
         }
-        runs: dict[str, list[dict[str, float]]] = {"leads": [], "profile": []}
-        for _ in range(args.rounds):
-            for key in ("profile", "leads"):
-                runs[key].append(
-                    asyncio.run(
-                        drive(
-                            requests[key],
-                            connections=args.connections,
-                            duration=args.duration,
-                            warmup=args.warmup,
-                        )
-                    )
-                )
-        board = {
-            k: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for k, rs in runs.items()
-        }
+        board = alternate(
+            {"profile": requests["profile"], "leads": requests["leads"]},
+            rounds=args.rounds,
+            connections=args.connections,
+            duration=args.duration,
+            warmup=args.warmup,
+        )
         # Journey pros propose in their own craft, in Bucharest (any verified pro may).
         walk = asyncio.run(
             journeys(

@@ -44,7 +44,7 @@ from bench.market import Journey, sample_people, sign_in
 from bench.market_data import generate as generate_market
 from bench.pros_data import generate as generate_pros
 from bench.reviews_data import generate as generate_reviews
-from bench.search import database_url, drive
+from bench.search import alternate, database_url
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / ".data-reviews"
@@ -190,22 +190,13 @@ def main() -> None:
             ],
             "profile": [f"{base}/api/v1/pros/{p}" for p in reviewed],
         }
-        runs: dict[str, list[dict[str, float]]] = {"reviews": [], "profile": []}
-        for _ in range(args.rounds):
-            for key in ("profile", "reviews"):
-                runs[key].append(
-                    asyncio.run(
-                        drive(
-                            requests[key],
-                            connections=args.connections,
-                            duration=args.duration,
-                            warmup=args.warmup,
-                        )
-                    )
-                )
-        page = {
-            k: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for k, rs in runs.items()
-        }
+        page = alternate(
+            {"profile": requests["profile"], "reviews": requests["reviews"]},
+            rounds=args.rounds,
+            connections=args.connections,
+            duration=args.duration,
+            warmup=args.warmup,
+        )
         pro_emails, client_emails, _ = sample_people(url, 1)
         pro, client = asyncio.run(sign_in(base, [pro_emails[0], client_emails[0]]))
         with psycopg.connect(url) as conn:

@@ -119,6 +119,25 @@ async def drive(
     }
 
 
+def alternate(
+    requests: dict[str, Sequence[str | tuple[str, dict[str, str]]]],
+    *,
+    rounds: int,
+    connections: int,
+    duration: float,
+    warmup: float,
+) -> dict[str, dict[str, float]]:
+    """Drive each set of requests in turn, ``rounds`` times (so both see the same machine
+    over time); the median of each figure per set."""
+    runs: dict[str, list[dict[str, float]]] = {key: [] for key in requests}
+    for _ in range(rounds):
+        for key, urls in requests.items():
+            runs[key].append(
+                asyncio.run(drive(urls, connections=connections, duration=duration, warmup=warmup))
+            )
+    return {k: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for k, rs in runs.items()}
+
+
 def database_url(server_url: str, name: str) -> str:
     from sqlalchemy.engine import make_url
 
