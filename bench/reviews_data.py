@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime
 
 import psycopg
 
@@ -94,13 +93,6 @@ ON CONFLICT (pro_id) DO UPDATE SET
     weighted_sum = excluded.weighted_sum, weight = excluded.weight, updated_at = now()
 """
 
-# reviews.reputation.do_refresh_scores, in SQL.
-SCORES = """
-UPDATE reputations SET score = (%(c)s * %(m)s + weighted_sum * %(factor)s)
-                               / (%(c)s + weight * %(factor)s)
-WHERE reviews_count > 0
-"""
-
 PROFILES = """
 UPDATE pro_profiles p SET rating_avg = round(r.overall_sum::numeric / r.reviews_count, 2),
        reviews_count = r.reviews_count, rating_weighted_sum = r.weighted_sum,
@@ -139,14 +131,6 @@ def generate(url: str, reviews: int, *, batch_size: int = 500_000, quiet: bool =
         conn.execute(
             REPUTATIONS,
             {"epoch": recency.EPOCH, "half_life": settings.reputation_half_life_days},
-        )
-        conn.execute(
-            SCORES,
-            {
-                "c": settings.rank_prior_weight,
-                "m": settings.rank_prior_rating,
-                "factor": recency.decay(datetime.now(UTC), settings.reputation_half_life_days),
-            },
         )
         conn.execute(PROFILES)
         conn.execute("VACUUM ANALYZE reputations")

@@ -161,8 +161,9 @@ class ReviewReport(Base):
 
 class Reputation(Base):
     """A pro's reputation, kept current by events (reviews published or hidden,
-    milestones settled, contracts ended, proposals sent); read, never recomputed, by
-    profiles, search cards and proposals. The formulas are in docs/reputation.md."""
+    milestones settled, contracts ended, proposals sent) as running sums and counts; the
+    figures shown are ratios of them (reviews/reputation.py), never aggregated on read.
+    The formulas are in docs/reputation.md."""
 
     __tablename__ = "reputations"
 
@@ -183,15 +184,12 @@ class Reputation(Base):
     # Recency-weighted Σ wᵢ·overallᵢ and Σ wᵢ, decayed daily (half-life in settings).
     weighted_sum: Mapped[float] = mapped_column(Float, default=0.0)
     weight: Mapped[float] = mapped_column(Float, default=0.0)
-    score: Mapped[float | None] = mapped_column(Float)  # the Bayesian-smoothed rating
     # On-time delivery: recency-weighted Σ wᵢ·on_timeᵢ (1 or 0) and Σ wᵢ.
     on_time_weighted: Mapped[float] = mapped_column(Float, default=0.0)
     on_time_weight: Mapped[float] = mapped_column(Float, default=0.0)
-    on_time_score: Mapped[float | None] = mapped_column(Float)  # 0..1
     milestones_delivered: Mapped[int] = mapped_column(Integer, default=0)
     contracts_completed: Mapped[int] = mapped_column(Integer, default=0)
     contracts_ended: Mapped[int] = mapped_column(Integer, default=0)  # completed + cancelled
-    completion_rate: Mapped[float | None] = mapped_column(Float)  # 0..1
     leads_answered: Mapped[int] = mapped_column(Integer, default=0)
     response_hours: Mapped[float | None] = mapped_column(Float)  # moving average
     updated_at: Mapped[datetime]

@@ -9,7 +9,8 @@ profiles, search cards and proposals. docs/reputation.md explains it to pros.
 - completion: contracts completed / contracts that ended after signing;
 - response time: a moving average of the hours from seeing a lead to proposing.
 
-Each handler locks the pro's row, adds one term, and copies the headline figures to the
+Each handler locks the pro's row and adds one term to its running sums; the figures
+shown are ratios of those sums (``view_of``), and the headline ones are copied to the
 pro's profile, which re-ranks them in search (``pros.service.do_set_reputation``).
 """
 
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 
 from mesteri.config import Settings, get_settings
@@ -62,19 +62,26 @@ def _average(total: int, count: int) -> float | None:
     return round(total / count, 2) if count else None
 
 
+def _ratio(part: float, whole: float, digits: int) -> float | None:
+    return round(part / whole, digits) if whole else None
+
+
 def view_of(rep: Reputation | None) -> ReputationView:
     if rep is None:
         return ReputationView(None, None, 0, dict.fromkeys(DIMENSIONS), None, 0, None, 0, None)
+    score = None
+    if rep.reviews_count:
+        score = round(_rating_score(rep.weighted_sum, rep.weight, get_settings()), 2)
     return ReputationView(
-        score=round(rep.score, 2) if rep.score is not None else None,
+        score=score,
         rating=_average(rep.overall_sum, rep.reviews_count),
         reviews_count=rep.reviews_count,
         dimensions={
             d: _average(getattr(rep, f"{d}_sum"), getattr(rep, f"{d}_count")) for d in DIMENSIONS
         },
-        on_time=round(rep.on_time_score, 3) if rep.on_time_score is not None else None,
+        on_time=_ratio(rep.on_time_weighted, rep.on_time_weight, 3),
         milestones_delivered=rep.milestones_delivered,
-        completion_rate=rep.completion_rate,
+        completion_rate=_ratio(rep.contracts_completed, rep.contracts_ended, 3),
         contracts_ended=rep.contracts_ended,
         response_hours=round(rep.response_hours, 1) if rep.response_hours is not None else None,
     )
@@ -98,29 +105,26 @@ async def _locked(session: WriteSession, pro_id: uuid.UUID) -> Reputation:
     return rep
 
 
-def _score(rep: Reputation, settings: Settings, factor: float) -> float | None:
-    if not rep.reviews_count:
-        return None
+def _rating_score(weighted_sum: float, weight: float, settings: Settings) -> float:
+    """The Bayesian, recency-weighted rating at today's weights (docs/reputation.md)."""
     return recency.smoothed(
-        rep.weighted_sum,
-        rep.weight,
+        weighted_sum,
+        weight,
         prior=settings.rank_prior_rating,
         prior_weight=settings.rank_prior_weight,
-        factor=factor,
+        factor=recency.decay(clock.now(), settings.reputation_half_life_days),
     )
 
 
 async def _save(session: WriteSession, rep: Reputation) -> None:
     settings = get_settings()
-    factor = recency.decay(clock.now(), settings.reputation_half_life_days)
-    rep.score = _score(rep, settings, factor)
     rep.updated_at = clock.now()
     delivery = recency.smoothed(
         rep.on_time_weighted,
         rep.on_time_weight,
         prior=DELIVERY_PRIOR,
         prior_weight=DELIVERY_PRIOR_WEIGHT,
-        factor=factor,
+        factor=recency.decay(clock.now(), settings.reputation_half_life_days),
     )
     await session.flush()
     await pros.do_set_reputation(
@@ -206,7 +210,6 @@ async def _on_milestone_settled(session: Any, event: MilestoneSettled) -> None:
     rep.milestones_delivered += 1
     rep.on_time_weighted += weight * on_time
     rep.on_time_weight += weight
-    rep.on_time_score = rep.on_time_weighted / rep.on_time_weight
     await _save(session, rep)
 
 
@@ -220,7 +223,6 @@ async def _on_contract_ended(session: Any, event: ContractEnded) -> None:
     rep = await _locked(session, contract.pro_id)
     rep.contracts_ended += 1
     rep.contracts_completed += event.outcome == "completed"
-    rep.completion_rate = round(rep.contracts_completed / rep.contracts_ended, 3)
     await _save(session, rep)
 
 
@@ -236,16 +238,3 @@ async def _on_proposal_sent(session: Any, event: ProposalSent) -> None:
     )
     rep.leads_answered += 1
     await _save(session, rep)
-
-
-async def do_refresh_scores(session: WriteSession) -> None:
-    """Daily: bring every stored rating score to today's recency weights (one statement;
-    search ranks read the sums and age by themselves)."""
-    settings = get_settings()
-    c, m = settings.rank_prior_weight, settings.rank_prior_rating
-    factor = recency.decay(clock.now(), settings.reputation_half_life_days)
-    await session.execute(
-        update(Reputation)
-        .where(Reputation.reviews_count > 0)
-        .values(score=(c * m + Reputation.weighted_sum * factor) / (c + Reputation.weight * factor))
-    )

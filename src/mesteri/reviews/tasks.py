@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from mesteri.kit import jobs
-from mesteri.reviews import reputation, service
+from mesteri.reviews import reputation, service  # noqa: F401  - reputation subscribes to events
 
 
 @jobs.task("reviews.close_window")
@@ -19,12 +19,3 @@ async def close_window(contract_id: str) -> None:
 async def remind(contract_id: str) -> None:
     async with jobs.job_session() as session:
         await service.do_remind(session, uuid.UUID(contract_id))
-
-
-@jobs.registry.periodic(cron="31 2 * * *")
-@jobs.task("reviews.refresh_scores")
-async def refresh_scores(timestamp: int) -> None:
-    """Daily: every stored rating score at today's recency weights (before the pros'
-    rank refresh at 02:41, which ages the search ranks the same way)."""
-    async with jobs.job_session() as session:
-        await reputation.do_refresh_scores(session)
