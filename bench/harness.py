@@ -84,6 +84,14 @@ def bench_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def save_results(path: Path, figures: dict[str, Any]) -> None:
+    """Print the machine's state and write the figures with it as JSON."""
+    machine = machine_info()
+    print(f"machine: {machine}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**figures, "machine": machine}, indent=2, default=str))
+
+
 def machine_info() -> dict[str, Any]:
     load1, load5, _load15 = os.getloadavg()
     return {

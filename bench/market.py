@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import statistics
@@ -400,20 +399,7 @@ def main() -> None:
             f"  median journey {walk['median_journey_ms']:.0f} ms; median step ms: "
             + ", ".join(f"{k} {v:.0f}" for k, v in walk["median_step_ms"].items())
         )
-    print(f"machine: {harness.machine_info()}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "board": board,
-                "ratio_p95": ratio,
-                "journeys": walk,
-                "machine": harness.machine_info(),
-            },
-            indent=2,
-            default=str,
-        )
-    )
+    harness.save_results(RESULTS, {"board": board, "ratio_p95": ratio, "journeys": walk})
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import statistics
@@ -239,20 +238,7 @@ def main() -> None:
         f"(the publishing POST itself: median {delay['median_post_ms']:.0f} ms; goal ≤ 1 s: "
         f"{'PASS' if delay['median_delay_ms'] <= 1000 else 'ABOVE'})"
     )
-    print(f"machine: {harness.machine_info()}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "page": page,
-                "ratio_p95": ratio,
-                "reputation_delay": delay,
-                "machine": harness.machine_info(),
-            },
-            indent=2,
-            default=str,
-        )
-    )
+    harness.save_results(RESULTS, {"page": page, "ratio_p95": ratio, "reputation_delay": delay})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import statistics
@@ -303,15 +302,7 @@ def main() -> None:
         ratios[f"search_p95_{large}_vs_{small}"] = r
         goal = "PASS" if r <= 2 else "ABOVE"
         print(f"search p95 at {large:,} / at {small:,}: {r:.2f}  (goal ≤ 2 for 1M vs 10k: {goal})")
-    print(f"machine: {harness.machine_info()}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {"results": results, "ratios": ratios, "machine": harness.machine_info()},
-            indent=2,
-            default=str,
-        )
-    )
+    harness.save_results(RESULTS, {"results": results, "ratios": ratios})
     if not args.no_plans:
         write_plans(plans, results)
 

@@ -203,6 +203,15 @@ async def access_milestone(
     return milestone
 
 
+async def lock_milestone(session: WriteSession, milestone_id: uuid.UUID) -> Milestone:
+    milestone = await session.get(
+        Milestone, milestone_id, with_for_update=True, populate_existing=True
+    )
+    if milestone is None:
+        raise MilestoneNotFoundError()
+    return milestone
+
+
 def actions_for(milestone: Milestone, principal: Principal) -> list[str]:
     """What this user may do now, straight from the lifecycle table (buttons, ``actions``)."""
     roles = roles_of(milestone, principal) - {Actor.SYSTEM}
@@ -260,10 +269,7 @@ async def do_transition(
     if name in DESK_TRANSITIONS:
         raise UseDisputeDeskError()
     await access_milestone(session, milestone_id, principal)
-    milestone = await session.get(
-        Milestone, milestone_id, with_for_update=True, populate_existing=True
-    )
-    assert milestone is not None
+    milestone = await lock_milestone(session, milestone_id)
     actor = _acting_role(milestone, principal, name)
     data = data or {}
     if name == "accept" and actor == Actor.CLIENT and milestone.state in (_M.ACCEPTED, _M.RELEASED):
@@ -353,15 +359,6 @@ async def _prepare_submit(
 
 
 # ---------------------------------------------------------------- the dispute desk
-
-
-async def lock_milestone(session: WriteSession, milestone_id: uuid.UUID) -> Milestone:
-    milestone = await session.get(
-        Milestone, milestone_id, with_for_update=True, populate_existing=True
-    )
-    if milestone is None:
-        raise MilestoneNotFoundError()
-    return milestone
 
 
 async def do_dispute(

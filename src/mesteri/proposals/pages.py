@@ -417,20 +417,6 @@ async def decline_submit(
 # ---------------------------------------------------------------- acceptance
 
 
-@router.get("/proposals/{proposal_id}/accept")
-async def accept_confirm(
-    request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
-) -> Response:
-    return await _accept_page(request, session, auth[1], proposal_id, counter=False)
-
-
-@router.get("/proposals/{proposal_id}/accept-counter")
-async def accept_counter_confirm(
-    request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
-) -> Response:
-    return await _accept_page(request, session, auth[1], proposal_id, counter=True)
-
-
 async def _accept_page(
     request: Request,
     session: DbWrite,
@@ -443,20 +429,6 @@ async def _accept_page(
     context = await _detail_context(session, proposal, principal)
     context["counter"] = counter
     return render(request, "proposals/accept.html", context)
-
-
-@router.post("/proposals/{proposal_id}/accept")
-async def accept_submit(
-    request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
-) -> Response:
-    return await _accept_submit(request, session, auth[1], proposal_id, counter=False)
-
-
-@router.post("/proposals/{proposal_id}/accept-counter")
-async def accept_counter_submit(
-    request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
-) -> Response:
-    return await _accept_submit(request, session, auth[1], proposal_id, counter=True)
 
 
 async def _accept_submit(
@@ -535,6 +507,30 @@ async def _terms_submit(
         else:
             await service.do_revise(session, proposal.id, principal, terms)
     return _redirect(f"/proposals/{proposal.id}?done={mode}")
+
+
+def _accept_routes(path: str, *, counter: bool) -> None:
+    """The confirmation page and its post: the client accepts the pro's terms, or the pro
+    accepts the client's counter."""
+
+    async def accept_confirm(
+        request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
+    ) -> Response:
+        return await _accept_page(request, session, auth[1], proposal_id, counter=counter)
+
+    async def accept_submit(
+        request: Request, session: DbWrite, auth: WebAuthRequired, proposal_id: uuid.UUID
+    ) -> Response:
+        return await _accept_submit(request, session, auth[1], proposal_id, counter=counter)
+
+    name = path.replace("-", "_")
+    full = f"/proposals/{{proposal_id}}/{path}"
+    router.add_api_route(full, accept_confirm, methods=["GET"], name=f"proposal_{name}_form")
+    router.add_api_route(full, accept_submit, methods=["POST"], name=f"proposal_{name}_submit")
+
+
+_accept_routes("accept", counter=False)
+_accept_routes("accept-counter", counter=True)
 
 
 def _terms_routes(mode: str) -> None:
