@@ -107,7 +107,7 @@ async def test_reviews_open_only_once_money_reached_the_pro(room: Room) -> None:
 
 
 async def test_double_blind_until_the_other_side_writes(room: Room) -> None:
-    contract_id, _ = await paid_contract(room)
+    contract_id = await paid_contract(room)
     written = await write(room, contract_id, room.client, overall=5, comment="Punctual, curat.")
     assert written.status_code == 201, written.text
     client_review = written.json()
@@ -146,7 +146,7 @@ async def test_double_blind_until_the_other_side_writes(room: Room) -> None:
 async def test_the_window_closes_on_the_test_clock_and_publishes_what_was_written(
     room: Room,
 ) -> None:
-    contract_id, _ = await paid_contract(room)
+    contract_id = await paid_contract(room)
     assert (await write(room, contract_id, room.client, overall=2)).status_code == 201
 
     # Reminders on day 3 go to whoever has not written (the pro), not to the client.
@@ -174,7 +174,7 @@ async def test_the_window_closes_on_the_test_clock_and_publishes_what_was_writte
 
 
 async def test_the_author_edits_until_publication(room: Room) -> None:
-    contract_id, _ = await paid_contract(room)
+    contract_id = await paid_contract(room)
     review = (await write(room, contract_id, room.client, overall=2)).json()
     url = f"{API}/reviews/{review['id']}"
 
@@ -201,7 +201,7 @@ async def test_the_author_edits_until_publication(room: Room) -> None:
 
 
 async def _published_pair(room: Room) -> str:
-    contract_id, _ = await paid_contract(room)
+    contract_id = await paid_contract(room)
     review = (await write(room, contract_id, room.client, overall=3)).json()
     assert (await write(room, contract_id, room.pro)).status_code == 201
     return str(review["id"])

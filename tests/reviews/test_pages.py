@@ -90,7 +90,7 @@ async def _staff_with_totp(room: Room) -> tuple[str, str]:
 
 
 async def test_review_pages_from_contract_to_moderation(room: Room, web: Web) -> None:
-    contract_id, _ = await paid_contract(room)
+    contract_id = await paid_contract(room)
     (unpaid,) = await room.contract(20_000)
     client = await web(room.client["user"]["email"])
     pro = await web(room.pro["user"]["email"])
@@ -136,6 +136,14 @@ async def test_review_pages_from_contract_to_moderation(room: Room, web: Web) ->
         ).one()
     assert (row.state, row.overall, row.quality, row.punctuality) == ("submitted", 5, 4, None)
     assert len(row.photo_ids) == 1
+    # Ten photos at most: one is attached, so ten more are refused (a 422, not a 500).
+    too_many = await client.post(
+        url,
+        data={"csrf_token": await csrf(client, url), "overall": "5"},
+        files=[("files", (f"{n}.png", _png(), "image/png")) for n in range(10)],
+    )
+    assert too_many.status_code == 422
+    assert "Attach at most 9 files." in too_many.text
 
     # Sealed: the pro does not see it; the client can still change it.
     pro_page = await pro.get(url)

@@ -163,20 +163,14 @@ async def respond(
 async def vote_helpful(
     review_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal
 ) -> HelpfulOut:
-    result = await service.do_vote(session, review_id, principal)
-    return HelpfulOut(
-        review_id=result.review_id, helpful_count=result.helpful_count, voted=result.voted
-    )
+    return await service.do_vote(session, review_id, principal)
 
 
 @router.delete("/reviews/{review_id}/helpful", response_model=HelpfulOut)
 async def unvote_helpful(
     review_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal
 ) -> HelpfulOut:
-    result = await service.do_unvote(session, review_id, principal)
-    return HelpfulOut(
-        review_id=result.review_id, helpful_count=result.helpful_count, voted=result.voted
-    )
+    return await service.do_unvote(session, review_id, principal)
 
 
 @router.post(

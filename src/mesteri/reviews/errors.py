@@ -65,11 +65,6 @@ class ReviewPublishedError(ConflictError):
     message = "This review is published and can no longer be changed."
 
 
-class ReviewNotPublishedError(ConflictError):
-    code = "review_not_published"
-    message = "This review is not published."
-
-
 class ResponseExistsError(ConflictError):
     code = "response_exists"
     message = "You have already answered this review."

@@ -12,7 +12,6 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from mesteri.accounts import service as accounts
 from mesteri.accounts.deps import Client, WebAuth, WebAuthRequired
 from mesteri.accounts.service import Principal
 from mesteri.contracts import service as contracts
@@ -20,13 +19,14 @@ from mesteri.kit import i18n
 from mesteri.kit.db import DbWrite, WriteSession
 from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.text import Clean
-from mesteri.kit.web import form_errors, render, templates
+from mesteri.kit.web import form_errors, local_path, render, templates
 from mesteri.media import service as media
 from mesteri.pros import service as pros
 from mesteri.reviews import api as shapes
 from mesteri.reviews import service
 from mesteri.reviews.models import DIMENSIONS
 from mesteri.reviews.schemas import (
+    MAX_PHOTOS,
     DecisionIn,
     Ratings,
     ReportIn,
@@ -68,13 +68,6 @@ def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _local(target: str, fallback: str) -> str:
-    """Back to a page of this site only (never an open redirect)."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return fallback
-
-
 # ---------------------------------------------------------------- a contract's review page
 
 
@@ -102,7 +95,7 @@ async def contract_review_page(
 
 def _stars(value: str) -> int | None:
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isdecimal() else None
 
 
 @router.post("/contracts/{contract_id}/review")
@@ -122,26 +115,29 @@ async def contract_review_form(
     """Write the review, or change it while it is sealed; errors show the form again."""
     principal = auth[1]
     context = await _contract_context(session, contract_id, principal)
-    context["form"] = {
+    stars = {
         "overall": _stars(overall),
         "quality": _stars(quality),
         "punctuality": _stars(punctuality),
         "communication": _stars(communication),
         "value": _stars(value),
-        "comment": comment,
     }
+    context["form"] = {**stars, "comment": comment}
     view: service.ContractReviews = context["view"]
     with form_errors(request, "reviews/contract.html", **context):
         try:
-            ratings = Ratings.model_validate(
-                {k: v for k, v in context["form"].items() if k != "comment"}
-            )
+            ratings = Ratings.model_validate(stars)
         except ValidationError as error:
             raise InvalidInputError(
                 "Choose from 1 to 5 stars for the overall rating.", field="overall"
             ) from error
+        attached = len(view.mine.photo_ids) if view.mine is not None else 0
         photo_ids = await media.do_store_form_files(
-            session, principal.user_id, files or [], purpose="portfolio"
+            session,
+            principal.user_id,
+            files or [],
+            purpose="portfolio",
+            limit=MAX_PHOTOS - attached,
         )
         if view.mine is not None:
             await service.do_edit(
@@ -205,7 +201,7 @@ async def helpful_form(
         await service.do_unvote(session, review_id, auth[1])
     else:
         await service.do_vote(session, review_id, auth[1])
-    return _redirect(_local(back, "/") + f"#review-{review_id}")
+    return _redirect(local_path(back) + f"#review-{review_id}")
 
 
 @router.post("/reviews/{review_id}/report")
@@ -222,7 +218,7 @@ async def report_form(
     except ValidationError as error:
         raise InvalidInputError("Choose why you report this review.", field="reason") from error
     await service.do_report(session, review_id, auth[1], body)
-    target = _local(back, "/")
+    target = local_path(back)
     joiner = "&" if "?" in target else "?"
     return _redirect(f"{target}{joiner}reported=1#review-{review_id}")
 
@@ -238,7 +234,7 @@ async def response_form(
     if not body.strip():
         raise InvalidInputError("Write an answer.", field="body")
     await service.do_respond(session, review_id, auth[1], ResponseIn(body=body))
-    return _redirect(_local(back, "/") + f"#review-{review_id}")
+    return _redirect(local_path(back) + f"#review-{review_id}")
 
 
 # ---------------------------------------------------------------- moderation (staff)
@@ -258,7 +254,6 @@ async def moderation_page(
     auth: WebAuthRequired,
     cursor: str | None = Query(default=None, max_length=400),
 ) -> Response:
-    accounts.check_staff(auth[1])
     return render(request, "reviews/admin.html", await _queue_context(session, auth[1], cursor))
 
 
@@ -272,7 +267,6 @@ async def moderation_decide(
     action: Annotated[str, Form(max_length=10)] = "",
     reason: Annotated[Clean, Form(max_length=500)] = "",
 ) -> Response:
-    accounts.check_staff(auth[1])
     context = await _queue_context(session, auth[1], None)
     with form_errors(request, "reviews/admin.html", **context):
         try:

@@ -5,10 +5,20 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from mesteri.kit.text import Clean
+
+
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+# Free text without NUL characters or surrounding blanks (limits apply before the strip).
+Trimmed = Annotated[Clean, AfterValidator(_strip)]
+MAX_PHOTOS = 10  # per review
 
 
 class Sort(enum.StrEnum):
@@ -46,13 +56,8 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ratings: Ratings
-    comment: Clean = Field(default="", max_length=5000)
-    photo_ids: list[uuid.UUID] = Field(default_factory=list, max_length=10)
-
-    @field_validator("comment")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        return value.strip()
+    comment: Trimmed = Field(default="", max_length=5000)
+    photo_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_PHOTOS)
 
 
 class ReviewPatch(BaseModel):
@@ -61,13 +66,8 @@ class ReviewPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ratings: Ratings | None = None
-    comment: Clean | None = Field(default=None, max_length=5000)
-    photo_ids: list[uuid.UUID] | None = Field(default=None, max_length=10)
-
-    @field_validator("comment")
-    @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        return value.strip() if value is not None else None
+    comment: Trimmed | None = Field(default=None, max_length=5000)
+    photo_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_PHOTOS)
 
 
 class ResponseIn(BaseModel):
@@ -88,14 +88,14 @@ class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: ReportReason
-    details: Clean = Field(default="", max_length=2000)
+    details: Trimmed = Field(default="", max_length=2000)
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Decision
-    reason: Clean = Field(default="", max_length=500)
+    reason: Trimmed = Field(default="", max_length=500)
 
 
 class PhotoOut(BaseModel):

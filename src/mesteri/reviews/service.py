@@ -24,12 +24,19 @@ from mesteri.catalog import service as catalog
 from mesteri.config import get_settings
 from mesteri.contracts import service as contracts
 from mesteri.contracts.errors import ContractNotFoundError
+from mesteri.jobs.service import client_names
 from mesteri.kit import audit, clock, events, jobs
 from mesteri.kit.db import ReadSession, WriteSession
 from mesteri.kit.errors import DomainError
 from mesteri.kit.i18n import get_language, lazy
 from mesteri.kit.ids import new_id
-from mesteri.kit.pagination import InvalidCursorError, decode_cursor, encode_cursor, keyset
+from mesteri.kit.pagination import (
+    InvalidCursorError,
+    decode_cursor,
+    encode_cursor,
+    keyset,
+    page_of,
+)
 from mesteri.media import service as media
 from mesteri.milestones import service as milestones
 from mesteri.milestones.events import MilestoneSettled
@@ -63,6 +70,7 @@ from mesteri.reviews.models import (
 from mesteri.reviews.schemas import (
     Decision,
     DecisionIn,
+    HelpfulOut,
     PhotoOut,
     PublicReviewOut,
     Ratings,
@@ -97,12 +105,6 @@ _KEY_TYPES: dict[str, type] = {
 
 
 # ---------------------------------------------------------------- shapes shared by API and pages
-
-
-def short_name(first: str, last: str) -> str:
-    """The public short name: the first name and the initial of the last ("Ana P.")."""
-    first, last = first.strip(), last.strip()
-    return f"{first} {last[0]}." if last else first
 
 
 def ratings_of(review: Review) -> Ratings:
@@ -297,14 +299,13 @@ class ContractReviews:
 
 
 async def _side_of(session: ReadSession, contract_id: uuid.UUID, principal: Principal) -> str:
-    rows = await milestones.list_for_contract(session, contract_id)
-    if not rows:
+    contract = await contracts.get_contract(session, contract_id)
+    if contract is None:
         raise ContractNotFoundError()
-    if principal.user_id == rows[0].client_id:
-        return ReviewSide.CLIENT
-    if principal.user_id == rows[0].pro_user_id:
-        return ReviewSide.PRO
-    raise NotAPartyError()
+    side = contracts.party_of(contract, principal)
+    if side is None:
+        raise NotAPartyError()
+    return ReviewSide(side)
 
 
 async def load_for_contract(
@@ -399,12 +400,13 @@ async def do_edit(
 # ---------------------------------------------------------------- public reviews of a pro
 
 
-def _check_cursor(cursor: str | None, keys: Sequence[str]) -> list[Any] | None:
+def _check_cursor(cursor: str | None, types: Sequence[type]) -> list[Any] | None:
+    """The cursor's values, each of the type its column holds (a forged cursor is a 422,
+    not a database error)."""
     if not cursor:
         return None
-    values = decode_cursor(cursor, len(keys))
-    for key, value in zip(keys, values, strict=True):
-        expected = _KEY_TYPES[key]
+    values = decode_cursor(cursor, len(types))
+    for expected, value in zip(types, values, strict=True):
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise InvalidCursorError(field="cursor")
     return values
@@ -422,7 +424,7 @@ def page_query(pro_id: uuid.UUID, sort: Sort | str, cursor: str | None, limit: i
     (``ix_reviews_pro_newest`` / ``_helpful`` / ``_lowest``), after ``cursor``."""
     order = _sort(sort)
     keys = SORT_KEYS[order]
-    after = _check_cursor(cursor, keys)
+    after = _check_cursor(cursor, [_KEY_TYPES[k] for k in keys])
     query = select(Review).where(Review.pro_id == pro_id, _PUBLIC)
     if order != Sort.LOWEST:
         return keyset(query, [getattr(Review, k) for k in keys], cursor=cursor, limit=limit)
@@ -453,14 +455,9 @@ async def list_for_pro(
 ) -> tuple[list[PublicReviewOut], str | None]:
     """A pro's published reviews by clients, a page at a time: one query on the sort's
     partial index (keyset on its columns) plus one for the authors' names."""
-    keys = SORT_KEYS[_sort(sort)]
-    query = page_query(pro_id, sort, cursor, limit)
-    rows = list((await session.scalars(query)).all())
-    page = rows[:limit]
-    next_cursor = (
-        encode_cursor([getattr(page[-1], k) for k in keys]) if len(rows) > limit and page else None
-    )
-    names = await accounts.names_of(session, {r.author_id for r in page})
+    rows = (await session.scalars(page_query(pro_id, sort, cursor, limit))).all()
+    page, next_cursor = page_of(rows, SORT_KEYS[_sort(sort)], limit)
+    names = await client_names(session, {r.author_id for r in page})
     language = get_language()
     items = [
         PublicReviewOut(
@@ -468,7 +465,7 @@ async def list_for_pro(
             ratings=ratings_of(r),
             comment=r.comment,
             photos=photos_of(r),
-            author=short_name(*names.get(r.author_id, ("", ""))),
+            author=names.get(r.author_id, ""),
             verified_job=verified_job(r, language),
             helpful_count=r.helpful_count,
             response=response_of(r),
@@ -527,14 +524,7 @@ async def do_respond(
     return review
 
 
-@dataclass(frozen=True)
-class Helpful:
-    review_id: uuid.UUID
-    helpful_count: int
-    voted: bool
-
-
-async def do_vote(session: WriteSession, review_id: uuid.UUID, principal: Principal) -> Helpful:
+async def do_vote(session: WriteSession, review_id: uuid.UUID, principal: Principal) -> HelpfulOut:
     """Mark a review helpful (once per user; repeating changes nothing)."""
     review = await _published(session, review_id)
     if review.author_id == principal.user_id:
@@ -546,10 +536,12 @@ async def do_vote(session: WriteSession, review_id: uuid.UUID, principal: Princi
         .returning(ReviewVote.user_id)
     )
     count = await _bump(session, review.id, 1) if added is not None else review.helpful_count
-    return Helpful(review.id, count, True)
+    return HelpfulOut(review_id=review.id, helpful_count=count, voted=True)
 
 
-async def do_unvote(session: WriteSession, review_id: uuid.UUID, principal: Principal) -> Helpful:
+async def do_unvote(
+    session: WriteSession, review_id: uuid.UUID, principal: Principal
+) -> HelpfulOut:
     review = await _published(session, review_id)
     removed = await session.scalar(
         delete(ReviewVote)
@@ -557,7 +549,7 @@ async def do_unvote(session: WriteSession, review_id: uuid.UUID, principal: Prin
         .returning(ReviewVote.user_id)
     )
     count = await _bump(session, review.id, -1) if removed is not None else review.helpful_count
-    return Helpful(review.id, count, False)
+    return HelpfulOut(review_id=review.id, helpful_count=count, voted=False)
 
 
 async def _bump(session: WriteSession, review_id: uuid.UUID, by: int) -> int:
@@ -577,24 +569,22 @@ async def do_report(
 ) -> ReviewReport:
     """Anyone signed in can report a published review to moderation, once."""
     review = await _published(session, review_id)
-    report_id = await session.scalar(
+    report: ReviewReport | None = await session.scalar(
         insert(ReviewReport)
         .values(
             id=new_id(),
             review_id=review.id,
             reporter_id=principal.user_id,
             reason=body.reason.value,
-            details=body.details.strip(),
+            details=body.details,
             state=ReportState.OPEN,
             created_at=clock.now(),
         )
         .on_conflict_do_nothing()
-        .returning(ReviewReport.id)
+        .returning(ReviewReport)
     )
-    if report_id is None:
+    if report is None:
         raise AlreadyReportedError()
-    report = await session.get(ReviewReport, report_id)
-    assert report is not None
     return report
 
 
@@ -614,7 +604,7 @@ async def list_reports(
 ) -> tuple[list[QueueItem], str | None]:
     """Open reports, oldest first, each with its review."""
     check_staff(principal)
-    after = _check_cursor(cursor, ("published_at", "id"))  # (created_at, id): same types
+    after = _check_cursor(cursor, (datetime, uuid.UUID))  # (created_at, id)
     query = select(ReviewReport, Review).join(Review, Review.id == ReviewReport.review_id)
     query = query.where(_OPEN_REPORT)
     if after is not None:
@@ -634,14 +624,9 @@ async def list_reports(
             .group_by(ReviewReport.review_id)
         )
         counts = {row[0]: int(row[1]) for row in counted}
-    names = await accounts.names_of(session, {review.author_id for _, review in page})
+    names = await client_names(session, {review.author_id for _, review in page})
     items = [
-        QueueItem(
-            report,
-            review,
-            short_name(*names.get(review.author_id, ("", ""))),
-            counts.get(review.id, 0),
-        )
+        QueueItem(report, review, names.get(review.author_id, ""), counts.get(review.id, 0))
         for report, review in page
     ]
     return items, next_cursor
@@ -671,7 +656,7 @@ async def do_decide(
         raise ReportNotFoundError()
     if report.state != ReportState.OPEN:
         raise ReportDecidedError()
-    reason = body.reason.strip()
+    reason = body.reason
     if body.action == Decision.HIDE and not reason:
         raise ReasonRequiredError(field="reason")
     review = await session.get(
