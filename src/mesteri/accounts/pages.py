@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Annotated
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request
@@ -28,7 +28,7 @@ from mesteri.accounts.models import OtpPurpose, SessionKind
 from mesteri.config import get_settings
 from mesteri.kit import i18n
 from mesteri.kit.db import DbWrite
-from mesteri.kit.web import form_errors, render, templates
+from mesteri.kit.web import form_errors, local_path, render, templates
 
 router = APIRouter()
 
@@ -43,16 +43,6 @@ templates.globals["role_names"] = {
 }
 
 Text = Annotated[str, Form(max_length=256)]
-
-
-def _safe_next(target: str | None) -> str:
-    """Only local paths: an open redirect would let phishing pages borrow our name."""
-    if not target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
 
 
 def _signed_in(response: Response, web_token: str) -> Response:
@@ -177,7 +167,7 @@ async def verify_resend(
 
 @router.get("/signin")
 async def signin_form(request: Request, next: str = "/") -> Response:
-    return render(request, "accounts/signin.html", {"form": {}, "next": _safe_next(next)})
+    return render(request, "accounts/signin.html", {"form": {}, "next": local_path(next)})
 
 
 @router.post("/signin")
@@ -191,7 +181,7 @@ async def signin_submit(
     totp: Text = "",
     next: Text = "/",
 ) -> Response:
-    target = _safe_next(next)
+    target = local_path(next)
     with form_errors(request, "accounts/signin.html", form={"login": login}, next=target):
         user, _auth, token = await service.do_login_password(
             session,
@@ -496,7 +486,7 @@ async def switch_language(
     chosen = service.check_language(language, settings)
     if auth is not None:
         await service.do_update_profile(session, auth[0], language=chosen)
-    response = _redirect(_safe_next(next))
+    response = _redirect(local_path(next))
     response.set_cookie(
         i18n.LANGUAGE_COOKIE,
         chosen,

@@ -302,3 +302,11 @@ def form_amount(text: str, currency: str, field: str) -> int:
         return Money.parse(text, currency).amount
     except ValueError as exc:
         raise InvalidInputError("Enter an amount such as 150 or 150.50.", field=field) from exc
+
+
+def local_path(target: str | None) -> str:
+    """A path of this site to go back to, or ``/``: an open redirect would let phishing
+    pages borrow our name (``//host``, ``/\\host`` and absolute URLs are refused)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
