@@ -9,8 +9,10 @@ import asyncio
 import pytest
 
 from mesteri.disputes.lifecycles import DISPUTE_LIFECYCLE
+from mesteri.kit.db import unit_of_work
 from tests.disputes.conftest import API, Court
-from tests.fixtures.accounts import bearer, register
+from tests.fixtures.accounts import bearer, create_staff_user, login, register
+from tests.fixtures.pros import png_bytes, upload
 from tests.payments.conftest import totals_by_currency
 
 pytestmark = pytest.mark.asyncio
@@ -194,13 +196,13 @@ async def test_mediation_proposal_needs_both_parties(court: Court) -> None:
     assert done.json()["stage"] == "settled"
     assert (await room.get_hold(milestone["hold_id"]))["released"] == 55_000
     assert (await room.wallet())["pending"] == 49_500
-    # Staff reading a dispute is audited (they see both sides' files).
+    # Staff reading a dispute is audited (they see both sides' files); parties are not.
+    viewed = "SELECT count(*) FROM audit_log WHERE action = 'dispute.viewed' AND subject_id = :d"
+    before = await court.scalar(viewed, d=dispute["id"])
+    await court.get(dispute, room.client)
+    assert await court.scalar(viewed, d=dispute["id"]) == before
     await court.get(dispute, staff)
-    viewed = await court.scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'dispute.viewed' AND subject_id = :d",
-        d=dispute["id"],
-    )
-    assert viewed >= 1
+    assert await court.scalar(viewed, d=dispute["id"]) == before + 1
 
 
 async def test_timers_escalate_by_stage(court: Court) -> None:
@@ -246,6 +248,7 @@ async def test_admin_split_decision_is_exact_and_final(court: Court) -> None:
     staff = await court.new_staff()
     too_early = await court.resolve(dispute, staff, outcome="refund")
     assert too_early.status_code == 409
+    assert too_early.json()["code"] == "transition_not_allowed"
     await court.escalate(dispute, room.client)
     mismatch = await court.resolve(
         dispute, staff, outcome="split", pro_amount=60_000, client_amount=30_000
@@ -299,9 +302,6 @@ async def test_release_and_refund_decisions(court: Court) -> None:
 
 
 async def test_staff_without_two_factor_cannot_decide(court: Court) -> None:
-    from mesteri.kit.db import unit_of_work
-    from tests.fixtures.accounts import create_staff_user, login
-
     _, dispute = await court.opened(40_000)
     await court.escalate(dispute, court.room.client)
     async with unit_of_work(court.live.app.state.write_sessions) as session:
@@ -325,6 +325,7 @@ async def test_expert_review_quote_request_payment_and_report(court: Court) -> N
         f"/disputes/{dispute['id']}/expert", room.client, {"confirm_fee": 15_000}
     )
     assert early.status_code == 409  # only from mediation
+    assert early.json()["code"] == "transition_not_allowed"
     await court.escalate(dispute, room.client)
     changed = await court.post(
         f"/disputes/{dispute['id']}/expert", room.client, {"confirm_fee": 10_000}
@@ -338,6 +339,7 @@ async def test_expert_review_quote_request_payment_and_report(court: Court) -> N
     assert requested.json()["stage"] == "expert_review"
     assert requested.json()["expert_fee_state"] == "awaiting_payment"
     no_expert = await court.post(f"/disputes/{dispute['id']}/expert/pay", room.client)
+    assert no_expert.status_code == 409
     assert no_expert.json()["code"] == "expert_not_assigned"
     assigned = await court.post(
         f"/admin/disputes/{dispute['id']}/expert", staff, {"expert_id": expert["user"]["id"]}
@@ -348,6 +350,7 @@ async def test_expert_review_quote_request_payment_and_report(court: Court) -> N
     unpaid = await court.post(
         f"/disputes/{dispute['id']}/expert-report", expert, {"body": "Report."}
     )
+    assert unpaid.status_code == 409
     assert unpaid.json()["code"] == "expert_fee_unpaid"
     checkout = await court.post(f"/disputes/{dispute['id']}/expert/pay", room.client)
     assert checkout.status_code == 200, checkout.text
@@ -358,6 +361,7 @@ async def test_expert_review_quote_request_payment_and_report(court: Court) -> N
         f"/disputes/{dispute['id']}/expert-report", staff, {"body": "Not mine."}
     )
     assert intruder.status_code == 403
+    assert intruder.json()["code"] == "not_the_expert"
     report = await court.post(
         f"/disputes/{dispute['id']}/expert-report", expert, {"body": "Lucrarea e 80 % gata."}
     )
@@ -394,8 +398,6 @@ async def test_an_unpaid_expert_fee_times_out_to_a_decision(court: Court) -> Non
 
 
 async def test_evidence_with_files_is_visible_to_both_sides(court: Court) -> None:
-    from tests.fixtures.pros import png_bytes, upload
-
     room = court.room
     _, dispute = await court.opened(50_000)
     done = await upload(
@@ -425,6 +427,16 @@ async def test_evidence_with_files_is_visible_to_both_sides(court: Court) -> Non
         f"{API}/disputes/{dispute['id']}/files/{upload_id}", headers=bearer(stranger)
     )
     assert hidden.status_code == 404
+    # A file of the client's that is not on the timeline is not the dispute's to share.
+    other = await upload(
+        room.http, bearer(room.client), png_bytes(), purpose="attachment", content_type="image/png"
+    )
+    assert other.status_code == 200, other.text
+    outside = await room.http.get(
+        f"{API}/disputes/{dispute['id']}/files/{other.json()['id']}", headers=bearer(room.pro)
+    )
+    assert outside.status_code == 404
+    assert outside.json()["code"] == "dispute_not_found"
     not_mine = await court.post(
         f"/disputes/{dispute['id']}/evidence",
         room.pro,
@@ -432,6 +444,29 @@ async def test_evidence_with_files_is_visible_to_both_sides(court: Court) -> Non
     )
     assert not_mine.status_code == 422
     assert not_mine.json()["code"] == "attachment_not_usable"
+
+
+async def test_the_delivery_files_are_part_of_the_evidence(court: Court) -> None:
+    room = court.room
+    milestone = await court.funded(50_000, deliver=False)
+    photo = await upload(
+        room.http, bearer(room.pro), png_bytes(), purpose="attachment", content_type="image/png"
+    )
+    assert photo.status_code == 200, photo.text
+    photo_id = photo.json()["id"]
+    await room.ok(
+        milestone, "submit", room.pro, note="Gata.", dod_done=[0, 1], attachment_ids=[photo_id]
+    )
+    opened = await court.open(milestone)
+    assert opened.status_code == 201, opened.text
+    dispute = opened.json()
+    delivery = next(i for i in dispute["timeline"] if i["kind"] == "delivery")
+    assert delivery["attachment_ids"] == [photo_id]
+    link = await room.http.get(
+        f"{API}/disputes/{dispute['id']}/files/{photo_id}", headers=bearer(room.client)
+    )
+    assert link.status_code == 200, link.text
+    assert link.json()["id"] == photo_id
 
 
 async def test_desk_queue_by_stage_and_age(court: Court) -> None:

@@ -147,3 +147,26 @@ async def test_open_offer_escalate_and_decide_on_the_pages(court: Court) -> None
     finally:
         for web in (client, pro, staff):
             await web.aclose()
+
+
+async def test_form_values_out_of_range_are_field_errors(court: Court) -> None:
+    """Amounts past the API's bounds, a note past its length and a fee that is not a
+    number are a 422 on the page, never a server error; nothing is written."""
+    _, dispute = await court.opened(100_000)
+    pro = await _browser(court, court.room.pro["user"]["email"])
+    try:
+        url = f"/disputes/{dispute['id']}"
+        huge = "99999999999"  # past MAX_AMOUNT once in minor units
+        for data in (
+            {"pro_amount": huge, "client_amount": "0"},
+            {"pro_amount": "700", "client_amount": "300", "note": "x" * 2001},
+        ):
+            refused = await _post(pro, url, f"{url}/offers", **data)
+            assert refused.status_code == 422, refused.text
+            assert 'class="alert error"' in refused.text
+        for fee in ("9" * 13, "", "abc"):
+            expert = await _post(pro, url, f"{url}/expert", confirm_fee=fee)
+            assert expert.status_code == 422, expert.text
+        assert (await court.get(dispute))["offers"] == []
+    finally:
+        await pro.aclose()

@@ -123,6 +123,11 @@ async def _answer(
     return dispute_out(await service.load_view(session, dispute_id, principal, client))
 
 
+def _absolute(request: Request, url: str) -> str:
+    """A local link (``/media/...``) made absolute, as ``media.api`` answers it."""
+    return str(request.base_url).rstrip("/") + url if url.startswith("/") else url
+
+
 def _settings(request: Request) -> Settings:
     settings: Settings = getattr(request.app.state, "settings", None) or get_settings()
     return settings
@@ -178,17 +183,10 @@ async def dispute_file(
     """A download link for a file of the evidence timeline (either side's)."""
     await service.check_file(session, dispute_id, upload_id, principal)
     link = await media.access_download(session, upload_id, principal, client=client, may_view=True)
-    base = str(request.base_url).rstrip("/")
     return MediaLinkOut(
         id=link.upload.id,
-        url=link.url if link.url.startswith("http") else base + link.url,
-        thumbnail_url=(
-            None
-            if link.thumbnail_url is None
-            else link.thumbnail_url
-            if link.thumbnail_url.startswith("http")
-            else base + link.thumbnail_url
-        ),
+        url=_absolute(request, link.url),
+        thumbnail_url=_absolute(request, link.thumbnail_url) if link.thumbnail_url else None,
         content_type=link.upload.content_type,
         expires_at=link.expires_at,
     )

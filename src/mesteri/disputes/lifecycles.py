@@ -135,13 +135,17 @@ async def _supersede_open_offers(session: WriteSession, dispute: Dispute) -> Non
 # ---------------------------------------------------------------- effects
 
 
-async def _stage_started(session: WriteSession, dispute: Dispute) -> None:
-    """A new rung: its clock starts; offers made on the last rung no longer stand."""
+def start_clock(dispute: Dispute) -> None:
+    """The current rung starts now; the timed ones end after the stage's days."""
     now = clock.now()
-    dispute.stage_started_at = now
+    dispute.stage_started_at = dispute.updated_at = now
     days = timedelta(days=get_settings().dispute_stage_days)
     dispute.stage_deadline = now + days if dispute.stage in TIMED_STAGES else None
-    dispute.updated_at = now
+
+
+async def _stage_started(session: WriteSession, dispute: Dispute) -> None:
+    """A new rung: its clock starts; offers made on the last rung no longer stand."""
+    start_clock(dispute)
     await _supersede_open_offers(session, dispute)
     await notify(session, dispute, "stage")
 

@@ -5,11 +5,11 @@ decision). They call the same services as the API; nothing here decides a rule."
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mesteri.accounts import service as accounts
 from mesteri.accounts.deps import Client, WebAuthRequired
@@ -34,7 +34,7 @@ from mesteri.kit.text import Clean
 from mesteri.kit.web import form_amount, form_errors, render, templates
 from mesteri.media import service as media
 from mesteri.milestones import service as milestones
-from mesteri.payments import service as payments
+from mesteri.milestones.models import Milestone
 
 router = APIRouter()
 
@@ -96,12 +96,18 @@ def _redirect(target: str) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _amount(text: str, currency: str, field: str) -> int:
-    return form_amount(text, currency, field)
+M = TypeVar("M", bound=BaseModel)
 
 
-def _plain(amount: int, currency: str) -> str:
-    return Money(amount, currency).plain()
+def _parsed(model: type[M], values: dict[str, Any], messages: dict[str, str] | None = None) -> M:
+    """The form's values as the API's body; past its bounds, a 422 naming the first field
+    (with its message from ``messages``), never a server error."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        loc = exc.errors()[0]["loc"]
+        field = str(loc[0]) if loc else None
+        raise InvalidInputError((messages or {}).get(field or ""), field=field) from exc
 
 
 async def _context(
@@ -118,7 +124,6 @@ async def _context(
         "d": d,
         "milestone": view.milestone,
         "quote": service.expert_quote(d),
-        "held_plain": _plain(d.amount_held, d.currency),
         "form": {},
         **extra,
     }
@@ -147,27 +152,20 @@ async def open_page(
     if existing is not None:
         party = auth[1].user_id in (milestone.client_id, milestone.pro_user_id)
         return _redirect(f"{'' if party else '/admin'}/disputes/{existing.id}")
-    return render(
-        request, "disputes/open.html", await _open_context(session, milestone_id, auth[1])
-    )
+    return render(request, "disputes/open.html", await _open_context(session, milestone, auth[1]))
 
 
 async def _open_context(
-    session: WriteSession, milestone_id: uuid.UUID, principal: Principal, **extra: Any
+    session: WriteSession, milestone: Milestone, principal: Principal
 ) -> dict[str, Any]:
-    milestone = await milestones.access_milestone(session, milestone_id, principal)
     if principal.user_id not in (milestone.client_id, milestone.pro_user_id):
         raise NotAPartyError()
-    held = 0
-    if milestone.hold_id is not None:
-        hold = await payments.get_hold(session, milestone.hold_id)
-        held = hold.captured - hold.released - hold.refunded
+    held = await service.held_of(session, milestone)
     return {
         "milestone": milestone,
         "held": held,
         "can_open": "dispute" in milestones.actions_for(milestone, principal),
-        "form": {"amount": _plain(held, milestone.currency) if held else ""},
-        **extra,
+        "form": {"amount": Money(held, milestone.currency).plain() if held else ""},
     }
 
 
@@ -183,23 +181,18 @@ async def open_form(
     files: Files = None,
 ) -> Response:
     principal = auth[1]
-    context = await _open_context(session, milestone_id, principal)
+    milestone = await milestones.access_milestone(session, milestone_id, principal)
+    context = await _open_context(session, milestone, principal)
     context["form"] = {"reason": reason, "amount": amount, "evidence": evidence}
     with form_errors(request, "disputes/open.html", **context):
-        currency = context["milestone"].currency
         if not reason.strip():
             raise InvalidInputError(lazy("Tell us what went wrong."), field="reason")
-        value = _amount(amount, currency, "amount") if amount.strip() else None
+        value = form_amount(amount, milestone.currency, "amount") if amount.strip() else None
         attachment_ids = await media.do_store_form_files(session, principal.user_id, files or [])
         proof = None
         if evidence.strip() or attachment_ids:
-            proof = EvidenceIn(
-                body=evidence.strip() or reason.strip(), attachment_ids=attachment_ids
-            )
-        try:
-            body = DisputeIn(reason=reason, amount=value, evidence=proof)
-        except ValidationError as exc:
-            raise InvalidInputError(field="amount") from exc
+            proof = {"body": evidence.strip() or reason.strip(), "attachment_ids": attachment_ids}
+        body = _parsed(DisputeIn, {"reason": reason, "amount": value, "evidence": proof})
         dispute = await service.do_open(session, milestone_id, principal, body)
     return _redirect(f"/disputes/{dispute.id}?opened=1")
 
@@ -211,9 +204,10 @@ async def open_form(
 async def dispute_page(
     request: Request, dispute_id: uuid.UUID, session: DbWrite, auth: WebAuthRequired, client: Client
 ) -> Response:
-    context = await _context(session, dispute_id, auth[1], client)
-    if context["view"].my_role == "staff":
+    dispute = await service.access_dispute(session, dispute_id, auth[1])
+    if service.role_of(dispute, auth[1]) == "staff":
         return _redirect(f"/admin/disputes/{dispute_id}")
+    context = await _context(session, dispute_id, auth[1], client)
     return render(request, "disputes/dispute.html", context)
 
 
@@ -247,14 +241,12 @@ async def evidence_form(
         if not body.strip():
             raise InvalidInputError(lazy("Write what you want to add."), field="body")
         attachment_ids = await media.do_store_form_files(session, principal.user_id, files or [])
-        try:
-            data = EvidenceIn(
-                body=body,
-                attachment_ids=attachment_ids,
-                question_id=uuid.UUID(question_id) if question_id else None,
-            )
-        except ValueError as exc:
-            raise InvalidInputError(field="body") from exc
+        values = {
+            "body": body,
+            "attachment_ids": attachment_ids,
+            "question_id": question_id or None,
+        }
+        data = _parsed(EvidenceIn, values)
         await service.do_add_evidence(session, dispute_id, principal, data)
     return _back(context, "#timeline")
 
@@ -274,11 +266,12 @@ async def offer_form(
     context = await _context(session, dispute_id, principal, form=form)
     with form_errors(request, _page_of(context), **context):
         currency = context["d"].currency
-        data = OfferIn(
-            pro_amount=_amount(pro_amount, currency, "pro_amount"),
-            client_amount=_amount(client_amount, currency, "client_amount"),
-            note=note,
-        )
+        values = {
+            "pro_amount": form_amount(pro_amount, currency, "pro_amount"),
+            "client_amount": form_amount(client_amount, currency, "client_amount"),
+            "note": note,
+        }
+        data = _parsed(OfferIn, values)
         await service.do_offer(session, dispute_id, principal, data)
     return _back(context, "#offers")
 
@@ -317,9 +310,11 @@ async def expert_form(
 ) -> Response:
     context = await _context(session, dispute_id, auth[1])
     with form_errors(request, _page_of(context), **context):
-        if not confirm_fee.isdigit():
-            raise InvalidInputError(lazy("Confirm the expert's fee."), field="confirm_fee")
-        data = ExpertRequestIn(confirm_fee=int(confirm_fee))
+        data = _parsed(
+            ExpertRequestIn,
+            {"confirm_fee": confirm_fee},
+            {"confirm_fee": lazy("Confirm the expert's fee.")},
+        )
         await service.do_request_expert(session, dispute_id, auth[1], data)
     return _back(context)
 
@@ -362,9 +357,10 @@ async def desk_page(
     request: Request, dispute_id: uuid.UUID, session: DbWrite, auth: WebAuthRequired, client: Client
 ) -> Response:
     accounts.check_staff(auth[1])
-    context = await _context(session, dispute_id, auth[1], client)
-    if context["view"].my_role != "staff":
+    dispute = await service.access_dispute(session, dispute_id, auth[1])
+    if service.role_of(dispute, auth[1]) != "staff":
         return _redirect(f"/disputes/{dispute_id}")
+    context = await _context(session, dispute_id, auth[1], client)
     return render(request, "disputes/desk.html", context)
 
 
@@ -396,10 +392,7 @@ async def question_form(
 ) -> Response:
     context = await _staff_context(session, dispute_id, auth[1], form={"question": body})
     with form_errors(request, "disputes/desk.html", **context):
-        try:
-            data = QuestionIn(body=body, to=to)
-        except ValidationError as exc:
-            raise InvalidInputError(lazy("Write the question."), field="question") from exc
+        data = _parsed(QuestionIn, {"body": body, "to": to}, {"body": lazy("Write the question.")})
         await service.do_ask(session, dispute_id, auth[1], data)
     return _back(context, "#timeline")
 
@@ -467,15 +460,10 @@ async def resolve_form(
         if not note.strip():
             raise InvalidInputError(lazy("Explain the decision to the parties."), field="note")
         currency = context["d"].currency
-        split = outcome == "split"
-        try:
-            data = ResolveIn(
-                outcome=outcome,
-                pro_amount=_amount(pro_amount, currency, "pro_amount") if split else None,
-                client_amount=_amount(client_amount, currency, "client_amount") if split else None,
-                note=note,
-            )
-        except ValidationError as exc:
-            raise InvalidInputError(lazy("Choose a decision."), field="outcome") from exc
+        values: dict[str, Any] = {"outcome": outcome, "note": note}
+        if outcome == "split":
+            values["pro_amount"] = form_amount(pro_amount, currency, "pro_amount")
+            values["client_amount"] = form_amount(client_amount, currency, "client_amount")
+        data = _parsed(ResolveIn, values, {"outcome": lazy("Choose a decision.")})
         await service.do_resolve(session, dispute_id, auth[1], data, client)
     return _back(context)

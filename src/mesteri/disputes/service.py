@@ -13,10 +13,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import or_, select
+from sqlalchemy import Uuid, any_, literal, or_, select
 
 from mesteri.accounts import repository as accounts_repo
 from mesteri.accounts import service as accounts
@@ -47,6 +47,7 @@ from mesteri.disputes.lifecycles import (
     DISPUTE_LIFECYCLE,
     notify,
     record,
+    start_clock,
 )
 from mesteri.disputes.models import (
     OPEN_STAGES,
@@ -142,10 +143,11 @@ async def access_dispute(
 async def lock_dispute(
     session: WriteSession, dispute_id: uuid.UUID, principal: Principal
 ) -> Dispute:
-    """The dispute row locked for a change (concurrent accepts settle once)."""
-    await access_dispute(session, dispute_id, principal)
+    """The dispute row locked for a change (concurrent accepts settle once), for the same
+    people as ``access_dispute``."""
     dispute = await session.get(Dispute, dispute_id, with_for_update=True, populate_existing=True)
-    assert dispute is not None
+    if dispute is None or not roles_of(dispute, principal):
+        raise DisputeNotFoundError()
     return dispute
 
 
@@ -155,13 +157,12 @@ def actions_for(dispute: Dispute, principal: Principal) -> list[str]:
     stage = _D(dispute.stage)
     if stage not in OPEN_STAGES:
         return []
-    party = bool(roles & {Actor.CLIENT, Actor.PRO})
-    staff = not party and Actor.OPERATOR in roles
     parties = roles & {Actor.CLIENT, Actor.PRO}
-    names = [n for n in DISPUTE_LIFECYCLE.available(stage, parties) if n != "settle"]
+    staff = not parties and Actor.OPERATOR in roles
     actions = ["evidence"]
-    if party:
-        actions += ["offer", *names]
+    if parties:
+        names = DISPUTE_LIFECYCLE.available(stage, parties)
+        actions += ["offer", *(n for n in names if n != "settle")]
         if (
             stage == _D.EXPERT_REVIEW
             and dispute.expert_requested_by == principal.user_id
@@ -180,9 +181,9 @@ def actions_for(dispute: Dispute, principal: Principal) -> list[str]:
     return actions
 
 
-def expert_quote(dispute: Dispute, settings: Settings | None = None) -> int:
+def expert_quote(dispute: Dispute) -> int:
     """The expert's fee: a share of the disputed amount, within the market's bounds."""
-    settings = settings or get_settings()
+    settings = get_settings()
     fee = dispute.amount_disputed * settings.expert_fee_bps // 10_000
     return max(settings.expert_fee_min, min(settings.expert_fee_max, fee))
 
@@ -214,6 +215,7 @@ async def _attach(
 
 
 async def latest_for_milestone(session: ReadSession, milestone_id: uuid.UUID) -> Dispute | None:
+    """The milestone's newest dispute: its open one, if any (one at a time)."""
     query = (
         select(Dispute)
         .where(Dispute.milestone_id == milestone_id)
@@ -224,12 +226,11 @@ async def latest_for_milestone(session: ReadSession, milestone_id: uuid.UUID) ->
     return found
 
 
-async def _open_for_milestone(session: ReadSession, milestone_id: uuid.UUID) -> Dispute | None:
-    query = select(Dispute).where(
-        Dispute.milestone_id == milestone_id, Dispute.stage.in_(list(OPEN_STAGES))
-    )
-    found: Dispute | None = await session.scalar(query)
-    return found
+async def held_of(session: ReadSession, milestone: Milestone) -> int:
+    """What the milestone's escrow still holds (0 before it is funded)."""
+    if milestone.hold_id is None:
+        return 0
+    return payments.remaining(await payments.get_hold(session, milestone.hold_id))
 
 
 async def do_open(
@@ -241,13 +242,13 @@ async def do_open(
     if principal.user_id not in (milestone.client_id, milestone.pro_user_id):
         raise NotAPartyError()
     milestone = await milestones.lock_milestone(session, milestone_id)
-    if await _open_for_milestone(session, milestone_id) is not None:
+    latest = await latest_for_milestone(session, milestone_id)
+    if latest is not None and latest.stage in OPEN_STAGES:
         raise DisputeExistsError()
     state_before = milestone.state
     milestone = await milestones.do_dispute(session, milestone_id, principal, body.reason)
     assert milestone.hold_id is not None
-    hold = await payments.get_hold(session, milestone.hold_id)
-    held = hold.captured - hold.released - hold.refunded
+    held = await held_of(session, milestone)
     amount = held if body.amount is None else body.amount
     if not 0 < amount <= held:
         raise AmountOutOfRangeError(
@@ -256,12 +257,11 @@ async def do_open(
             maximum=_format(held, milestone.currency),
         )
     role = "client" if principal.user_id == milestone.client_id else "pro"
-    now = clock.now()
     dispute = Dispute(
         id=new_id(),
         milestone_id=milestone.id,
         contract_id=milestone.contract_id,
-        hold_id=hold.id,
+        hold_id=milestone.hold_id,
         client_id=milestone.client_id,
         pro_user_id=milestone.pro_user_id,
         opened_by=principal.user_id,
@@ -272,11 +272,9 @@ async def do_open(
         amount_disputed=amount,
         milestone_state=state_before,
         stage=_D.NEGOTIATION,
-        stage_started_at=now,
-        stage_deadline=now + timedelta(days=get_settings().dispute_stage_days),
-        opened_at=now,
-        updated_at=now,
     )
+    start_clock(dispute)
+    dispute.opened_at = dispute.stage_started_at
     session.add(dispute)
     await session.flush()
     record(
@@ -617,7 +615,6 @@ async def do_pay_expert(
     dispute_id: uuid.UUID,
     principal: Principal,
     *,
-    return_url: str | None = None,
     settings: Settings | None = None,
 ) -> payments.FundResult:
     """The requester pays the expert's fee into escrow (released to the expert with the
@@ -644,7 +641,7 @@ async def do_pay_expert(
         amount=Money(dispute.expert_fee, dispute.currency),
         description="Expert review of a dispute",
         payer_email=contact.email if contact else None,
-        return_url=return_url or f"{settings.public_url}/disputes/{dispute.id}",
+        return_url=f"{settings.public_url}/disputes/{dispute.id}",
         settings=settings,
     )
     dispute.expert_fee_hold_id = funding.hold.id
@@ -684,7 +681,7 @@ async def do_expert_report(
     """The assigned expert files the report: their fee is released and staff decide."""
     dispute = await lock_dispute(session, dispute_id, principal)
     _check_open(dispute)
-    if dispute.expert_id is None or dispute.expert_id != principal.user_id:
+    if dispute.expert_id != principal.user_id:
         raise NotTheExpertError()
     accounts.check_staff(principal)
     if not DISPUTE_LIFECYCLE.allows(dispute, "expert_report"):
@@ -732,13 +729,13 @@ async def do_resolve(
     elif body.outcome == "refund":
         pro_amount, client_amount = 0, held
     else:
-        pro_amount, client_amount = body.pro_amount or 0, body.client_amount or 0
         if (
             body.pro_amount is None
             or body.client_amount is None
-            or pro_amount + client_amount != held
+            or body.pro_amount + body.client_amount != held
         ):
             raise SplitMismatchError(field="pro_amount", held=_format(held, dispute.currency))
+        pro_amount, client_amount = body.pro_amount, body.client_amount
     outcome = _outcome(pro_amount, client_amount)
     if dispute.stage == _D.RESOLVED:
         if (dispute.outcome, dispute.pro_amount, dispute.client_amount) == (
@@ -795,7 +792,7 @@ async def do_resolve(
 
 @dataclass
 class TimelineItem:
-    at: Any
+    at: datetime
     source: str
     kind: str
     actor_role: str
@@ -819,9 +816,20 @@ class DisputeView:
     def open_offers(self) -> list[DisputeOffer]:
         return [o for o in self.offers if o.state == OfferState.OPEN]
 
-    @property
-    def files(self) -> set[uuid.UUID]:
-        return {a for item in self.timeline for a in item.attachment_ids or ()}
+
+def _delivery(milestone: Milestone) -> TimelineItem | None:
+    """The pro's delivery with its files, as the evidence timeline shows it."""
+    if milestone.submitted_at is None or milestone.submission_note is None:
+        return None
+    return TimelineItem(
+        milestone.submitted_at,
+        "milestone",
+        "delivery",
+        "pro",
+        milestone.submission_note,
+        list(milestone.submission_attachment_ids),
+        {"submission": milestone.submissions},
+    )
 
 
 async def load_view(
@@ -835,13 +843,11 @@ async def load_view(
     dispute = await access_dispute(session, dispute_id, principal)
     my_role = role_of(dispute, principal)
     milestone = await milestones.access_milestone(session, dispute.milestone_id, principal)
-    own = (
-        await session.scalars(
-            select(DisputeEvent)
-            .where(DisputeEvent.dispute_id == dispute.id)
-            .order_by(DisputeEvent.at, DisputeEvent.id)
-        )
-    ).all()
+    own = await session.scalars(
+        select(DisputeEvent)
+        .where(DisputeEvent.dispute_id == dispute.id)
+        .order_by(DisputeEvent.at, DisputeEvent.id)
+    )
     timeline = [
         TimelineItem(
             e.at, "dispute", e.kind, e.actor_role, e.body, list(e.attachment_ids), e.data, e.id
@@ -850,23 +856,14 @@ async def load_view(
     ]
     for r in await milestones.history(session, [milestone.id]):
         timeline.append(TimelineItem(r.at, "milestone", r.transition, r.actor, data=dict(r.data)))
-    if milestone.submitted_at is not None and milestone.submission_note is not None:
-        timeline.append(
-            TimelineItem(
-                milestone.submitted_at,
-                "milestone",
-                "delivery",
-                "pro",
-                milestone.submission_note,
-                list(milestone.submission_attachment_ids),
-                {"submission": milestone.submissions},
-            )
-        )
+    delivery = _delivery(milestone)
+    if delivery is not None:
+        timeline.append(delivery)
     timeline.sort(key=lambda item: (item.at, item.source == "dispute"))
     offers = await offers_of(session, dispute.id)
-    people = {dispute.client_id, dispute.pro_user_id}
-    people |= {e.actor_id for e in own if e.actor_id is not None}
-    names = await accounts.names_of(session, people)
+    # The people the desk names: the parties and the mediator.
+    people = (dispute.client_id, dispute.pro_user_id, dispute.mediator_id)
+    names = await accounts.names_of(session, (p for p in people if p is not None))
     if my_role == "staff":
         audit.record(
             session,
@@ -883,11 +880,24 @@ async def load_view(
 
 
 async def check_file(
-    session: WriteSession, dispute_id: uuid.UUID, upload_id: uuid.UUID, principal: Principal
+    session: ReadSession, dispute_id: uuid.UUID, upload_id: uuid.UUID, principal: Principal
 ) -> None:
-    """A file of the evidence timeline may be opened by both parties and staff."""
-    view = await load_view(session, dispute_id, principal)
-    if upload_id not in view.files:
+    """A file of the evidence timeline (the dispute's steps or the milestone's delivery)
+    may be opened by both parties and staff."""
+    dispute = await access_dispute(session, dispute_id, principal)
+    milestone = await milestones.access_milestone(session, dispute.milestone_id, principal)
+    delivery = _delivery(milestone)
+    if delivery is not None and upload_id in (delivery.attachment_ids or ()):
+        return
+    shown = await session.scalar(
+        select(DisputeEvent.id)
+        .where(
+            DisputeEvent.dispute_id == dispute.id,
+            literal(upload_id, Uuid) == any_(DisputeEvent.attachment_ids),
+        )
+        .limit(1)
+    )
+    if shown is None:
         raise DisputeNotFoundError(lazy("This file is not part of the dispute."))
 
 
@@ -923,7 +933,8 @@ async def list_queue(
 
 async def staff_expert_id(session: ReadSession, email: str) -> uuid.UUID:
     """The staff member with this e-mail (the desk's expert field)."""
-    user = await accounts_repo.user_by_login(session, email.strip())
+    login = accounts.normalise_login(email, get_settings().market_profile.phone_region)
+    user = await accounts_repo.user_by_login(session, login) if login else None
     if user is None or not user.is_staff:
         raise InvalidExpertError(field="expert_email")
     return user.id
