@@ -63,7 +63,7 @@ def hold_out(hold: Hold) -> HoldOut:
         captured=hold.captured,
         released=hold.released,
         refunded=hold.refunded,
-        held=hold.captured - hold.released - hold.refunded,
+        held=service.remaining(hold),
         currency=hold.currency,
         state=hold.state,
         settlement=SettlementOut(**hold.settlement) if hold.settlement else None,

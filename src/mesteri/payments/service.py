@@ -124,7 +124,8 @@ def check_referral_share(percent: int | None) -> None:
         )
 
 
-def _remaining(hold: Hold) -> int:
+def remaining(hold: Hold) -> int:
+    """What the hold still holds: captured, less what was released or refunded."""
     return hold.captured - hold.released - hold.refunded
 
 
@@ -387,7 +388,7 @@ async def release(
     if (first := _check_settle(hold, "released")) is not None:
         return first
     _check_not_frozen(hold, actor)
-    part = await _prepare_release(session, hold, _remaining(hold), settings or get_settings())
+    part = await _prepare_release(session, hold, remaining(hold), settings or get_settings())
     await HOLD_LIFECYCLE.apply(session, hold, "release", actor=actor, actor_id=actor_id)
     settlement = _settle(hold, "released", part.split if part else None, refunded=0)
     await _post_release(session, hold, part)
@@ -413,7 +414,7 @@ async def refund(
         return first
     _check_settle(hold, "refunded")
     _check_not_frozen(hold, actor)
-    left = _remaining(hold)
+    left = remaining(hold)
     amount = left if amount is None else amount
     if amount <= 0 or amount > left:
         raise RefundTooLargeError(field="amount", available=_format(left, hold.currency))
@@ -458,7 +459,7 @@ async def settle_split(
     hold = await lock_hold(session, hold_id)
     if (first := _check_settle(hold, "split")) is not None:
         return first
-    left = _remaining(hold)
+    left = remaining(hold)
     if pro_amount < 0 or client_amount < 0 or pro_amount + client_amount != left:
         raise SplitMismatchError(held=_format(left, hold.currency))
     if hold.state != HoldState.FROZEN:
