@@ -9,6 +9,8 @@ market's default.
 from __future__ import annotations
 
 import gettext as gettext_module
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from io import BytesIO
@@ -73,6 +75,16 @@ def set_language(language: str) -> None:
 
 def get_language() -> str:
     return _language.get()
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Render in ``language`` inside the block (mail to someone else, in their language)."""
+    token = _language.set(language if language in SUPPORTED_LANGUAGES else "en")
+    try:
+        yield
+    finally:
+        _language.reset(token)
 
 
 def is_rtl(language: str | None = None) -> bool:

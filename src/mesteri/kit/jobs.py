@@ -55,8 +55,11 @@ class OutboxEntry(Base):
     job_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
-def task(name: str, *, retry: int = 5, queue: str = "default") -> Callable[..., Any]:
-    """Declare a job. Handlers must be idempotent: delivery is at least once."""
+def task(
+    name: str, *, retry: int | procrastinate.RetryStrategy = 5, queue: str = "default"
+) -> Callable[..., Any]:
+    """Declare a job. Handlers must be idempotent: delivery is at least once. ``retry``:
+    how many retries (at once), or a strategy with waits between them."""
     return registry.task(name=name, retry=retry, queue=queue, pass_context=False)
 
 

@@ -7,6 +7,10 @@ applies a transition to a row that the caller has locked, records it in
 persisted job (the outbox) that applies its transition as the system later, but only if
 the entity is still in the state that started it. The API, the pages (which actions to
 offer), timers and tests all read the same table.
+
+Every applied transition is announced as a ``Transitioned`` event (``kit.events``) in the
+same transaction, so other modules can follow a lifecycle (the job room posts "the
+milestone was funded") without the owning module knowing them.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mesteri.kit import clock, jobs
+from mesteri.kit import clock, events, jobs
 from mesteri.kit.db import Base
 from mesteri.kit.errors import ConflictError, PermissionDeniedError
 from mesteri.kit.ids import new_id
@@ -69,6 +73,21 @@ class Transition(Generic[S]):
     # Runs inside the same transaction after the state changed (ledger postings, events);
     # timers run it too, so a timed transition has the same effects as a requested one.
     effect: Callable[[Any, Any], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class Transitioned:
+    """An entity of a declared lifecycle moved along ``transition`` (published before the
+    transition's effect runs, so an effect's own transitions are announced after it)."""
+
+    entity: str
+    entity_id: uuid.UUID
+    transition: str
+    from_state: str
+    to_state: str
+    actor: str
+    actor_id: uuid.UUID | None
+    data: dict[str, Any]
 
 
 class TransitionNotAllowedError(ConflictError):
@@ -167,6 +186,19 @@ class StateMachine(Generic[S]):
                 at=clock.now(),
                 data=data or {},
             )
+        )
+        await events.publish(
+            session,
+            Transitioned(
+                self.entity,
+                obj.id,
+                name,
+                str(state),
+                str(transition.target),
+                str(actor),
+                actor_id,
+                data or {},
+            ),
         )
         if transition.effect is not None:
             await transition.effect(session, obj)

@@ -35,5 +35,11 @@ def clean_text(value: str) -> str:
     return value.replace("\x00", "")
 
 
+def _strip(value: str) -> str:
+    return value.strip()
+
+
 # A string field or parameter whose NUL characters are dropped on parsing.
 Clean = Annotated[str, AfterValidator(clean_text)]
+# Free text without NUL characters or surrounding blanks (limits apply before the strip).
+Trimmed = Annotated[Clean, AfterValidator(_strip)]

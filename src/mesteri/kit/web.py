@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
 from mesteri.config import get_settings
 from mesteri.kit import i18n
@@ -66,9 +67,10 @@ def csrf_token(request: Request) -> str:
     return sign(get_settings().secret_key, raw)
 
 
-async def reject_nul_in_query(request: Request) -> None:
-    """PostgreSQL text cannot hold NUL; a query parameter with one is refused, not a 500."""
-    if "%00" in request.url.query or "\x00" in request.url.query:
+async def reject_nul_in_query(connection: HTTPConnection) -> None:
+    """PostgreSQL text cannot hold NUL; a query parameter with one is refused, not a 500.
+    (Any connection: WebSockets pass through the app's dependencies too.)"""
+    if "%00" in connection.url.query or "\x00" in connection.url.query:
         raise InvalidInputError("Text must not contain NUL characters.")
 
 
@@ -302,6 +304,17 @@ def form_amount(text: str, currency: str, field: str) -> int:
         return Money.parse(text, currency).amount
     except ValueError as exc:
         raise InvalidInputError("Enter an amount such as 150 or 150.50.", field=field) from exc
+
+
+def see_other(target: str) -> RedirectResponse:
+    """The answer to a form post: go (GET) to ``target``."""
+    return RedirectResponse(target, status_code=303)
+
+
+def wants_page_json(request: Request) -> bool:
+    """A page's own script posting its form (``Accept: application/json``) gets data back
+    instead of a redirect."""
+    return "application/json" in request.headers.get("accept", "")
 
 
 def local_path(target: str | None) -> str:

@@ -5,19 +5,11 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mesteri.kit.text import Clean
+from mesteri.kit.text import Clean, Trimmed
 
-
-def _strip(value: str) -> str:
-    return value.strip()
-
-
-# Free text without NUL characters or surrounding blanks (limits apply before the strip).
-Trimmed = Annotated[Clean, AfterValidator(_strip)]
 MAX_PHOTOS = 10  # per review
 
 

@@ -1,0 +1,229 @@
+"""How live events reach every api process: PostgreSQL LISTEN/NOTIFY, or Redis pub/sub.
+
+PostgreSQL is the default and needs nothing more: the NOTIFY is part of the transaction
+that stored the events, so it is delivered exactly when, and only if, they commit, in
+commit order. With ``MESTERI_REDIS_URL`` set, events are published to Redis right after
+commit (one publisher task per process keeps them in order); a process that crashes in
+between loses only the live copy — receivers notice the gap at the user's next event and
+read it from the stream, and a reconnecting client resumes from the table anyway.
+
+A receiver whose connection to the broker broke may have missed events: after it is back,
+``resumed`` is called so every connection catches up from its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+from sqlalchemy.types import Text
+
+from mesteri.kit.db import libpq_url
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "mesteri_realtime"
+RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+HEALTH_CHECK_SECONDS = 15.0
+
+Deliver = Callable[[str], None]
+Resumed = Callable[[], None]
+
+
+class Broker(Protocol):
+    name: str
+
+    def stage(self, session: Session, envelopes: Sequence[str]) -> None:
+        """Inside the committing transaction (SQLAlchemy's synchronous commit hook)."""
+
+    def after_commit(self, envelopes: Sequence[str]) -> None:
+        """Right after that transaction committed."""
+
+    async def send(self, envelopes: Sequence[str]) -> None:
+        """Now, outside any transaction (events that are not kept)."""
+
+    async def listen(self, deliver: Deliver, resumed: Resumed, stop: asyncio.Event) -> None:
+        """Call ``deliver`` with every envelope any process sends, until ``stop``."""
+
+    async def close(self) -> None: ...
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, p) FROM unnest(:payloads) AS p").bindparams(
+    bindparam("payloads", type_=ARRAY(Text))
+)
+
+
+class PostgresBroker:
+    name = "postgres"
+
+    def __init__(self, database_url: str | None) -> None:
+        self._dsn = libpq_url(database_url) if database_url else None
+        self._pool: Any = None
+
+    def stage(self, session: Session, envelopes: Sequence[str]) -> None:
+        session.execute(_NOTIFY, {"channel": CHANNEL, "payloads": list(envelopes)})
+
+    def after_commit(self, envelopes: Sequence[str]) -> None:
+        return None  # delivered by the commit itself
+
+    async def send(self, envelopes: Sequence[str]) -> None:
+        pool = await self._sender_pool()
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) p", CHANNEL, list(envelopes)
+            )
+
+    async def _sender_pool(self) -> Any:
+        import asyncpg  # type: ignore[import-untyped]
+
+        if self._pool is None:
+            assert self._dsn, "realtime.configure() was not given the database URL"
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=2,
+                server_settings={"application_name": "mesteri-realtime"},
+            )
+        return self._pool
+
+    async def listen(self, deliver: Deliver, resumed: Resumed, stop: asyncio.Event) -> None:
+        import asyncpg
+
+        assert self._dsn, "realtime.configure() was not given the database URL"
+        attempt = 0
+        while not stop.is_set():
+            lost = asyncio.Event()
+            try:
+                conn = await asyncpg.connect(
+                    self._dsn, server_settings={"application_name": "mesteri-listen"}
+                )
+            except (OSError, asyncpg.PostgresError) as exc:
+                await _pause(stop, attempt, exc)
+                attempt += 1
+                continue
+            conn.add_termination_listener(lambda _conn, flag=lost: flag.set())
+            await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: deliver(payload))
+            if attempt:
+                resumed()
+            attempt = 0
+            try:
+                while not stop.is_set() and not lost.is_set():
+                    await _first_of(stop, lost, within=HEALTH_CHECK_SECONDS)
+                    if not stop.is_set() and not lost.is_set():
+                        await conn.execute("SELECT 1")  # a half-open TCP connection shows here
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("realtime listener lost PostgreSQL", extra={"error": repr(exc)})
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)
+            attempt = max(attempt, 1)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+class RedisBroker:
+    name = "redis"
+
+    def __init__(self, redis_url: str) -> None:
+        import redis.asyncio as redis
+
+        self._url = redis_url
+        self._redis = redis.Redis.from_url(redis_url)
+        self._outgoing: asyncio.Queue[Sequence[str]] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+
+    def stage(self, session: Session, envelopes: Sequence[str]) -> None:
+        return None  # published after commit
+
+    def after_commit(self, envelopes: Sequence[str]) -> None:
+        if self._outgoing is None:
+            self._outgoing = asyncio.Queue()
+        self._outgoing.put_nowait(envelopes)
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_loop())
+
+    async def _publish_loop(self) -> None:
+        assert self._outgoing is not None
+        while True:
+            envelopes = await self._outgoing.get()
+            try:
+                await self.send(envelopes)
+            except Exception:  # the stream keeps them: receivers fill the gap later
+                log.exception("realtime publish to Redis failed")
+
+    async def send(self, envelopes: Sequence[str]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for envelope in envelopes:
+                pipe.publish(CHANNEL, envelope)
+            await pipe.execute()
+
+    async def listen(self, deliver: Deliver, resumed: Resumed, stop: asyncio.Event) -> None:
+        from redis.exceptions import RedisError
+
+        attempt = 0
+        while not stop.is_set():
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                if attempt:
+                    resumed()
+                attempt = 0
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        data = message["data"]
+                        deliver(data.decode() if isinstance(data, bytes) else str(data))
+            except (OSError, RedisError) as exc:
+                await _pause(stop, attempt, exc)
+                attempt += 1
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+        await self._redis.aclose()
+
+
+async def _pause(stop: asyncio.Event, attempt: int, exc: BaseException) -> None:
+    delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+    log.warning("realtime broker unreachable; retrying", extra={"error": repr(exc), "in": delay})
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+async def _first_of(*flags: asyncio.Event, within: float) -> None:
+    waits = [asyncio.ensure_future(flag.wait()) for flag in flags]
+    try:
+        await asyncio.wait(waits, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+# Until configured, events are staged as NOTIFYs in the transaction, which needs no
+# connection of its own: jobs and the CLI publish correctly without any set-up.
+_broker: Broker = PostgresBroker(None)
+
+
+def configure(database_url: str, redis_url: str | None) -> Broker:
+    """Choose this process's broker: Redis when a URL is given, PostgreSQL otherwise."""
+    global _broker
+    _broker = RedisBroker(redis_url) if redis_url else PostgresBroker(database_url)
+    return _broker
+
+
+def current_broker() -> Broker:
+    return _broker
