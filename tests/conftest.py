@@ -199,16 +199,32 @@ class RecordingEmail:
     def __init__(self, sent: list[dict[str, str]]) -> None:
         self.sent = sent
 
-    async def send(self, *, to: str, subject: str, body: str) -> None:
-        self.sent.append({"channel": "email", "to": to, "subject": subject, "body": body})
+    async def send(
+        self,
+        *,
+        to: str,
+        subject: str,
+        body: str,
+        html: str | None = None,
+        headers: Any = None,
+    ) -> None:
+        self.sent.append(
+            {"channel": "email", "to": to, "subject": subject, "body": body, "html": html or ""}
+        )
 
 
 class RecordingSms:
+    channel = "sms"
+
     def __init__(self, sent: list[dict[str, str]]) -> None:
         self.sent = sent
 
     async def send(self, *, to: str, body: str) -> None:
-        self.sent.append({"channel": "sms", "to": to, "body": body})
+        self.sent.append({"channel": self.channel, "to": to, "body": body})
+
+
+class RecordingWhatsApp(RecordingSms):
+    channel = "whatsapp"
 
 
 # Loaded by the migrations (the catalog), not by tests: kept when the live database is emptied.
@@ -219,17 +235,7 @@ REFERENCE_TABLES = ("alembic_version", "categories", "places")
 async def live(settings: Settings, live_database_url: str) -> AsyncIterator[LiveApp]:
     """The app on a database with real commits, plus a job runner; tables emptied first."""
     eng = create_engine(live_database_url, pool_size=4, max_overflow=2)
-    async with eng.begin() as conn:
-        tables = (
-            await conn.execute(
-                text(
-                    "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
-                    "WHERE schemaname = 'public' AND tablename <> ALL(:keep)"
-                ),
-                {"keep": list(REFERENCE_TABLES)},
-            )
-        ).scalar_one()
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await empty_database(eng)
     application = create_app(settings, database_url=live_database_url)
     application.state.engine = eng
     application.state.read_sessions, application.state.write_sessions = session_factories(eng)
@@ -241,7 +247,11 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     application.state.jobs = job_app
     install_sandbox(settings, application)
     sent: list[dict[str, str]] = []
-    senders.install(senders.Senders(email=RecordingEmail(sent), sms=RecordingSms(sent)))
+    senders.install(
+        senders.Senders(
+            email=RecordingEmail(sent), sms=RecordingSms(sent), whatsapp=RecordingWhatsApp(sent)
+        )
+    )
     async with job_app.open_async():
         transport = httpx.ASGITransport(app=application, client=("203.0.113.8", 50000))
         async with httpx.AsyncClient(
@@ -252,6 +262,21 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
 
 
 # ---------------------------------------------------------------- helpers
+
+
+async def empty_database(engine: AsyncEngine) -> None:
+    """Every table emptied but the reference data the migrations load."""
+    async with engine.begin() as conn:
+        tables = (
+            await conn.execute(
+                text(
+                    "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> ALL(:keep)"
+                ),
+                {"keep": list(REFERENCE_TABLES)},
+            )
+        ).scalar_one()
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 def install_sandbox(settings: Settings, application: Any) -> None:

@@ -28,12 +28,13 @@ from mesteri.disputes import api as disputes_api
 from mesteri.disputes import pages as disputes_pages
 from mesteri.jobs import api as jobs_api
 from mesteri.jobs import pages as jobs_pages
-from mesteri.kit import clock, jobs
+from mesteri.kit import clock, jobs, realtime
 from mesteri.kit.db import (
     PoolReader,
     create_engine,
     libpq_url,
     session_factories,
+    unit_of_work,
 )
 from mesteri.kit.i18n import LanguageMiddleware
 from mesteri.kit.migrate import current_revision, head_revision
@@ -41,9 +42,16 @@ from mesteri.kit.observability import RequestContextMiddleware, metrics
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.kit.web import csrf_protect, install_error_handlers, reject_nul_in_query
 from mesteri.media import api as media_api
+from mesteri.messaging import api as messaging_api
+from mesteri.messaging import pages as messaging_pages
+from mesteri.messaging import service as messaging
+from mesteri.messaging import ws as messaging_ws
 from mesteri.milestones import api as milestones_api
 from mesteri.milestones import pages as milestones_pages
+from mesteri.notifications import api as notifications_api
+from mesteri.notifications import pages as notifications_pages
 from mesteri.notifications import senders
+from mesteri.notifications import service as notifications
 from mesteri.payments import api as payments_api
 from mesteri.payments import pages as payments_pages
 from mesteri.payments import providers
@@ -83,8 +91,18 @@ def create_app(
         app.state.fast_reader = fast_reader
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.head_revision = head_revision()
-        senders.configure(settings.smtp_url, settings.mail_from)
+        async with unit_of_work(app.state.write_sessions) as session:
+            vapid = await notifications.do_load_vapid_keys(session)
+        senders.configure(settings.smtp_url, settings.mail_from, settings=settings, vapid=vapid)
         providers.configure(settings, app.state.write_sessions)
+        hub = realtime.Hub(
+            engine,
+            realtime.configure(url, settings.redis_url),
+            queue_size=settings.realtime_queue_size,
+            audience=messaging.partners,
+        )
+        await hub.start()
+        app.state.hub = hub
         jobs.bind_sessions(app.state.write_sessions)
         job_app = jobs.configure(libpq_url(url))
         await job_app.open_async()
@@ -99,6 +117,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            await hub.stop()
             if background is not None:
                 await background
             await job_app.close_async()
@@ -136,6 +155,9 @@ def create_app(
         reviews_api.admin,
         disputes_api.router,
         disputes_api.admin,
+        messaging_api.router,
+        messaging_api.admin,
+        notifications_api.router,
     ]
     if settings.dev_tools_enabled:
         api_routers.append(dev_api.router)
@@ -156,7 +178,10 @@ def create_app(
     pages.include_router(milestones_pages.router)
     pages.include_router(reviews_pages.router)
     pages.include_router(disputes_pages.router)
+    pages.include_router(messaging_pages.router)
+    pages.include_router(notifications_pages.router)
     app.include_router(pages)
+    app.include_router(messaging_ws.router)
     app.include_router(media_api.files)  # signed URLs are their own protection
     app.include_router(site_pages.assets)
 

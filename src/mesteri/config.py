@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     expert_fee_bps: int = Field(default=500, ge=0, le=3000)  # of the disputed amount
     expert_fee_min: int = Field(default=10_000, ge=0)  # minor units
     expert_fee_max: int = Field(default=150_000, ge=0)
+    # ---- messaging and real time (SPEC M9)
+    # Someone away gets one "unread messages" notice this long after a burst begins.
+    message_alert_minutes: int = Field(default=5, ge=0, le=240)
+    realtime_queue_size: int = Field(default=256, ge=16, le=10_000)  # frames per WebSocket
+    realtime_retention_days: int = Field(default=3, ge=1, le=90)  # resumable events kept
+    # A WebSocket that sends nothing (not even a ping) for this long is closed.
+    ws_idle_seconds: int = Field(default=75, ge=10, le=3600)
     storage: Literal["local", "s3"] = "local"
     smtp_url: str | None = None
     sms_provider: Literal["log"] = "log"
@@ -165,6 +172,14 @@ class Settings(BaseSettings):
     search_window: int = Field(default=60, ge=20, le=2000)
     # … found first among this many best-ranked pros (index-only; see pros/search.py).
     search_scan: int = Field(default=5000, ge=100, le=100_000)
+
+    # ---- notification channels (notifications/senders.py): unset means the sandbox sender
+    whatsapp_token: str | None = None  # a Meta system-user access token
+    whatsapp_phone_number_id: str | None = None  # the sending number's id, not the number
+    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"  # includes the API version
+    fcm_service_account_file: Path | None = None  # the service account's JSON key file
+    fcm_api_base: str = "https://fcm.googleapis.com"
+    vapid_subject: str = "mailto:support@mesteri.ro"  # the push services' contact for us
 
     @model_validator(mode="after")
     def _refuse_insecure_prod(self) -> Settings:

@@ -5,6 +5,7 @@ from mesteri.contracts import tasks as contracts_tasks
 from mesteri.disputes import tasks as disputes_tasks
 from mesteri.jobs import tasks as jobs_tasks
 from mesteri.media import tasks as media_tasks
+from mesteri.messaging import tasks as messaging_tasks
 from mesteri.milestones import tasks as milestones_tasks
 from mesteri.notifications import tasks as notifications_tasks
 from mesteri.payments import tasks as payments_tasks
@@ -18,6 +19,7 @@ __all__ = [
     "disputes_tasks",
     "jobs_tasks",
     "media_tasks",
+    "messaging_tasks",
     "milestones_tasks",
     "notifications_tasks",
     "payments_tasks",

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import mesteri.tasks  # noqa: F401  - registers every domain's jobs
 from mesteri.config import Settings
-from mesteri.kit import clock, jobs
-from mesteri.kit.db import create_engine, libpq_url, session_factories
+from mesteri.kit import clock, jobs, realtime
+from mesteri.kit.db import create_engine, libpq_url, session_factories, unit_of_work
 from mesteri.notifications import senders
+from mesteri.notifications import service as notifications
 from mesteri.payments import providers
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,11 @@ async def serve(settings: Settings, url: str) -> None:
     engine = create_engine(url, pool_size=4, max_overflow=2)
     _read, write = session_factories(engine)
     jobs.bind_sessions(write)
-    senders.configure(settings.smtp_url, settings.mail_from)
+    # Events of jobs (new messages, notifications) reach the api processes' WebSockets.
+    realtime.configure(url, settings.redis_url)
+    async with unit_of_work(write) as session:
+        vapid = await notifications.do_load_vapid_keys(session)
+    senders.configure(settings.smtp_url, settings.mail_from, settings=settings, vapid=vapid)
     providers.configure(settings, write)
     job_app = jobs.configure(libpq_url(url))
     stop = asyncio.Event()

@@ -114,12 +114,12 @@ async def test_contract_from_a_proposal_states_every_term(
     ]
     assert [m["id"] for m in terms["milestones"]] == [str(m.id) for m in rows]
 
-    # Both parties are asked to sign.
-    for party in (deal.client, deal.pro):
+    # Both parties are asked to sign: the client, and the pro told their proposal won.
+    for party, kind in ((deal.client, "contract.to_sign"), (deal.pro, "proposal.accepted")):
         outbox = await client.get("/api/v1/dev/outbox", params={"to": party.email})
         kinds = [item["kind"] for item in outbox.json()["items"]]
-        assert kinds.count("contract.to_sign") == 1
-        mail = next(i for i in outbox.json()["items"] if i["kind"] == "contract.to_sign")
+        assert kinds.count(kind) == 1
+        mail = next(i for i in outbox.json()["items"] if i["kind"] == kind)
         assert f"/contracts/{contract.id}" in mail["body"]
 
 

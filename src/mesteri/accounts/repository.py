@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from mesteri.accounts.models import AuthSession, OtpChallenge, RefreshToken, User
+from mesteri.kit import realtime
 from mesteri.kit.db import FastReader, ReadSession, WriteSession
 
 
@@ -83,8 +84,13 @@ async def revoke_sessions(
     )
     if except_id is not None:
         query = query.where(AuthSession.id != except_id)
-    result = await session.execute(query.values(revoked_at=now, revoked_reason=reason))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    revoked = (
+        await session.scalars(
+            query.values(revoked_at=now, revoked_reason=reason).returning(AuthSession.id)
+        )
+    ).all()
+    realtime.close_sessions(session, revoked)  # their open WebSockets too, once committed
+    return len(revoked)
 
 
 async def active_sessions(

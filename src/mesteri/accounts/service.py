@@ -60,7 +60,7 @@ from mesteri.accounts.models import (
     UserState,
 )
 from mesteri.config import SUPPORTED_LANGUAGES, Settings, get_settings
-from mesteri.kit import audit, clock, i18n
+from mesteri.kit import audit, clock, i18n, realtime
 from mesteri.kit.crypto import FieldCipher
 from mesteri.kit.db import FastReader, ReadSession, WriteSession
 from mesteri.kit.errors import NotFoundError, PermissionDeniedError
@@ -77,7 +77,7 @@ from mesteri.kit.security import (
     verify_password,
 )
 from mesteri.kit.statemachine import Actor
-from mesteri.notifications import service as outbound
+from mesteri.notifications import outbound
 
 OTP_RESEND_COOLDOWN = timedelta(seconds=60)
 OTP_MAX_ATTEMPTS = 5
@@ -430,6 +430,7 @@ async def do_logout(session: WriteSession, principal: Principal, *, everywhere: 
         count = 0
         if auth is not None and auth.revoked_at is None:
             auth.revoked_at, auth.revoked_reason = now, "logout"
+            realtime.close_sessions(session, [auth.id])
             count = 1
     audit.record(
         session,
@@ -450,6 +451,7 @@ async def do_revoke_session(
         raise NotFoundError()
     if auth.revoked_at is None:
         auth.revoked_at, auth.revoked_reason = clock.now(), "revoked_by_user"
+        realtime.close_sessions(session, [auth.id])
 
 
 async def list_sessions(session: ReadSession, principal: Principal) -> list[AuthSession]:
@@ -1091,31 +1093,10 @@ async def names_of(
     return {row.id: (row.first_name, row.last_name) for row in rows}
 
 
-async def do_email_user(
-    session: WriteSession,
-    user_id: uuid.UUID,
-    *,
-    kind: str,
-    subject: str,
-    body: str,
-    **params: Any,
-) -> bool:
-    """E-mail a user in their language (delivered after commit by the worker).
-
-    ``subject`` and ``body`` are English messages marked with ``i18n.lazy``; ``params`` fill
-    their ``{placeholders}`` after translation. False when the user cannot be reached.
-    """
-    contact = await contact_of(session, user_id)
-    if contact is None or not contact.email:
-        return False
-    t = i18n.translations(contact.language).gettext
-    await outbound.do_queue_message(
-        session,
-        channel="email",
-        to=contact.email,
-        subject=t(subject).format(**params),
-        body=t(body).format(**params),
-        kind=kind,
-        user_id=user_id,
-    )
-    return True
+async def languages_of(session: ReadSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The language each of these users reads the app in, in one query."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(select(User.id, User.language).where(User.id.in_(ids)))
+    return {row.id: row.language for row in rows}

@@ -39,7 +39,7 @@ from mesteri.contracts.errors import (
     StaleDocumentError,
     VersionNotFoundError,
 )
-from mesteri.contracts.events import ContractEnded
+from mesteri.contracts.events import ContractCreated, ContractEnded, ContractSigned
 from mesteri.contracts.lifecycles import CONTRACT_LIFECYCLE
 from mesteri.contracts.models import (
     Contract,
@@ -63,6 +63,7 @@ from mesteri.milestones.events import MilestoneSettled
 from mesteri.milestones.lifecycles import MILESTONE_LIFECYCLE
 from mesteri.milestones.models import Milestone, MilestoneState
 from mesteri.milestones.schemas import MilestoneTerms
+from mesteri.notifications import service as notifications
 from mesteri.payments import fees
 from mesteri.proposals.models import Proposal
 from mesteri.pros import service as pros
@@ -229,10 +230,6 @@ async def _version(
     )
 
 
-def _link(contract_id: uuid.UUID) -> str:
-    return f"{get_settings().public_url}/contracts/{contract_id}"
-
-
 # ---------------------------------------------------------------- creation
 
 
@@ -271,19 +268,35 @@ async def do_create_from_proposal(
     session.add(version)
     await CONTRACT_LIFECYCLE.start(session, contract)
     await session.flush()
-    for user_id in (contract.client_id, contract.pro_user_id):
-        await accounts.do_email_user(
-            session,
-            user_id,
-            kind="contract.to_sign",
-            subject=lazy("Your contract for “{title}” is ready to sign"),
-            body=lazy(
-                "The contract for “{title}” is ready. Read it, then sign it by typing your "
-                "full name: {link}"
-            ),
-            title=contract.title,
-            link=_link(contract.id),
-        )
+    await events.publish(
+        session,
+        ContractCreated(
+            contract.id, contract.job_id, contract.client_id, contract.pro_user_id, contract.pro_id
+        ),
+    )
+    await notifications.do_notify(
+        session,
+        contract.client_id,
+        kind="contract.to_sign",
+        subject=lazy("Your contract for “{title}” is ready to sign"),
+        body=lazy(
+            "The contract for “{title}” is ready. Read it, then sign it by typing your full name."
+        ),
+        title=contract.title,
+        link=f"/contracts/{contract.id}",
+    )
+    await notifications.do_notify(
+        session,
+        contract.pro_user_id,
+        kind="proposal.accepted",
+        subject=lazy("Your proposal for “{title}” was accepted"),
+        body=lazy(
+            "The client hired you for “{title}”. Read the contract, then sign it by typing "
+            "your full name: the work starts when both of you have signed."
+        ),
+        title=contract.title,
+        link=f"/contracts/{contract.id}",
+    )
     return contract
 
 
@@ -599,23 +612,28 @@ async def do_sign(
     contract.updated_at = now
     await session.flush()
     parties = {s.party for s in signatures} | {party}
-    if parties >= {CLIENT, PRO}:
+    in_force = parties >= {CLIENT, PRO}
+    await events.publish(
+        session,
+        ContractSigned(contract.id, principal.user_id, party, version.number, in_force),
+    )
+    if in_force:
         await _in_force(session, contract, version)
     else:
         other = contract.pro_user_id if party == CLIENT else contract.client_id
-        await accounts.do_email_user(
+        await notifications.do_notify(
             session,
             other,
             kind="contract.signed_by_other",
             subject=lazy("“{title}”: your signature is the last one missing"),
             body=lazy(
                 "{name} signed version {number} of the contract for “{title}”. Read it and "
-                "sign it to put it in force: {link}"
+                "sign it to put it in force."
             ),
             name=signature.full_name,
             number=version.number,
             title=contract.title,
-            link=_link(contract.id),
+            link=f"/contracts/{contract.id}",
         )
     await session.flush()
     return contract
@@ -657,18 +675,18 @@ async def _in_force(session: WriteSession, contract: Contract, version: Contract
             amending.discard(contract.id)
         await _end_if_settled(session, contract.id)
     for user_id in (contract.client_id, contract.pro_user_id):
-        await accounts.do_email_user(
+        await notifications.do_notify(
             session,
             user_id,
             kind="contract.signed",
             subject=lazy("“{title}”: the contract is signed"),
             body=lazy(
                 "Both parties signed version {number} of the contract for “{title}”. It is in "
-                "force now: {link}"
+                "force now."
             ),
             number=version.number,
             title=contract.title,
-            link=_link(contract.id),
+            link=f"/contracts/{contract.id}",
         )
 
 
@@ -744,19 +762,19 @@ async def do_propose_amendment(
     contract.updated_at = clock.now()
     await session.flush()
     other = contract.pro_user_id if party == CLIENT else contract.client_id
-    await accounts.do_email_user(
+    await notifications.do_notify(
         session,
         other,
         kind="contract.amendment",
         subject=lazy("“{title}”: a change to the contract needs your signature"),
         body=lazy(
             "Version {number} of the contract for “{title}” changes its milestones. Reason: "
-            "{reason}. Read it and sign it if you agree: {link}"
+            "{reason}. Read it and sign it if you agree."
         ),
         number=number,
         title=contract.title,
         reason=body.reason.strip() or "—",
-        link=_link(contract.id),
+        link=f"/contracts/{contract.id}",
     )
     return contract
 
@@ -797,7 +815,7 @@ async def do_withdraw(
     for user_id in (contract.client_id, contract.pro_user_id):
         if user_id == principal.user_id:
             continue
-        await accounts.do_email_user(
+        await notifications.do_notify(
             session,
             user_id,
             kind="contract.withdrawn",

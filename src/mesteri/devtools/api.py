@@ -13,7 +13,7 @@ from mesteri.kit import clock, jobs
 from mesteri.kit.db import DbRead, DbWrite
 from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.pagination import Page
-from mesteri.notifications import service as outbound
+from mesteri.notifications import outbound
 
 router = APIRouter(prefix="/dev", tags=["dev"])
 

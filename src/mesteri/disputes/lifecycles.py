@@ -22,7 +22,6 @@ from typing import Any
 
 from sqlalchemy import update
 
-from mesteri.accounts import service as accounts
 from mesteri.config import get_settings
 from mesteri.disputes.events import DisputeEnded
 from mesteri.disputes.models import (
@@ -39,6 +38,7 @@ from mesteri.kit.i18n import lazy
 from mesteri.kit.ids import new_id
 from mesteri.kit.statemachine import Actor, StateMachine, Timer, Transition
 from mesteri.milestones import service as milestones
+from mesteri.notifications import service as notifications
 from mesteri.payments import service as payments
 from mesteri.payments.models import HoldState
 
@@ -100,15 +100,13 @@ SUBJECT = lazy("Your dispute has an update")
 NEWS = {
     "opened": lazy(
         "A dispute was opened about a milestone of your contract. The payment is frozen until "
-        "it ends. Read it and answer: {link}"
+        "it ends. Read it and answer."
     ),
-    "stage": lazy(
-        "Your dispute moved to the next step. See where it stands and what you can do: {link}"
-    ),
-    "offer": lazy("There is a new offer to settle your dispute. Read it and answer: {link}"),
-    "question": lazy("The mediator asked a question in your dispute. Please answer: {link}"),
-    "expert": lazy("There is news about the expert review in your dispute: {link}"),
-    "ended": lazy("Your dispute has ended and the payment was settled. See the outcome: {link}"),
+    "stage": lazy("Your dispute moved to the next step. See where it stands and what you can do."),
+    "offer": lazy("There is a new offer to settle your dispute. Read it and answer."),
+    "question": lazy("The mediator asked a question in your dispute. Please answer."),
+    "expert": lazy("There is news about the expert review in your dispute."),
+    "ended": lazy("Your dispute has ended and the payment was settled. See the outcome."),
 }
 
 
@@ -116,9 +114,9 @@ async def notify(
     session: WriteSession, dispute: Dispute, news: str, *, to: Iterable[uuid.UUID] | None = None
 ) -> None:
     """E-mail the parties (or ``to``) through the outbox, with a link to the dispute."""
-    link = f"{get_settings().public_url}/disputes/{dispute.id}"
+    link = f"/disputes/{dispute.id}"
     for user_id in to if to is not None else (dispute.client_id, dispute.pro_user_id):
-        await accounts.do_email_user(
+        await notifications.do_notify(
             session, user_id, kind="dispute.update", subject=SUBJECT, body=NEWS[news], link=link
         )
 

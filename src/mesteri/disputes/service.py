@@ -226,6 +226,15 @@ async def latest_for_milestone(session: ReadSession, milestone_id: uuid.UUID) ->
     return found
 
 
+async def has_dispute(session: ReadSession, contract_id: uuid.UUID) -> bool:
+    """Whether a milestone of this contract was ever disputed (staff may then read the
+    parties' conversation as evidence)."""
+    found = await session.scalar(
+        select(Dispute.id).where(Dispute.contract_id == contract_id).limit(1)
+    )
+    return found is not None
+
+
 async def held_of(session: ReadSession, milestone: Milestone) -> int:
     """What the milestone's escrow still holds (0 before it is funded)."""
     if milestone.hold_id is None:

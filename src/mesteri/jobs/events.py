@@ -14,3 +14,14 @@ class JobClosed:
 
     job_id: uuid.UUID
     reason: str = "cancelled"
+
+
+@dataclass(frozen=True)
+class ProInvited:
+    """The client invited a pro to propose on the job (once per pro)."""
+
+    job_id: uuid.UUID
+    client_id: uuid.UUID
+    pro_id: uuid.UUID
+    pro_user_id: uuid.UUID
+    message: str

@@ -41,11 +41,12 @@ from mesteri.jobs.errors import (
     JobNotOpenError,
     UnknownTemplateError,
 )
-from mesteri.jobs.events import JobClosed
+from mesteri.jobs.events import JobClosed, ProInvited
 from mesteri.jobs.lifecycles import JOB_LIFECYCLE
 from mesteri.jobs.models import ContactReveal, Job, JobInvite, JobState
 from mesteri.jobs.schemas import JobIn, JobPatch, PlanItem
 from mesteri.kit import audit, clock, events, i18n
+from mesteri.kit import jobs as background
 from mesteri.kit.crypto import FieldCipher
 from mesteri.kit.db import ReadSession, WriteSession
 from mesteri.kit.i18n import lazy
@@ -54,6 +55,7 @@ from mesteri.kit.money import Money
 from mesteri.kit.pagination import keyset, page_of
 from mesteri.kit.statemachine import Actor, TransitionNotAllowedError
 from mesteri.media import service as media
+from mesteri.notifications import service as notifications
 from mesteri.pros import service as pros
 from mesteri.pros.errors import NoProProfileError, NotAProError, ProNotFoundError
 from mesteri.pros.models import ProProfile
@@ -477,6 +479,9 @@ async def _publish(session: WriteSession, job: Job, principal: Principal) -> Non
         session, job, "publish", actor=Actor.CLIENT, actor_id=principal.user_id
     )
     await session.flush()
+    from mesteri.jobs.tasks import announce_lead
+
+    await background.defer(session, announce_lead, job_id=str(job.id))
 
 
 async def do_publish(session: WriteSession, job_id: uuid.UUID, principal: Principal) -> Job:
@@ -625,19 +630,50 @@ async def on_job_closed(session: Any, event: JobClosed) -> None:
     job = await session.get(Job, event.job_id)
     if job is None:
         return
-    await accounts.do_email_user(
+    await notifications.do_notify(
         session,
         job.client_id,
         kind="job.expired",
         subject=lazy("Your job “{title}” expired"),
         body=lazy(
             "Your job “{title}” was open for {days} days without a hire, so it left the "
-            "lead board. You can reopen it here: {link}"
+            "lead board. You can reopen it here."
         ),
         title=job.title,
         days=get_settings().job_open_days,
-        link=f"{get_settings().public_url}/jobs/{job.id}",
+        link=f"/jobs/{job.id}",
     )
+
+
+async def do_announce_lead(session: WriteSession, job_id: uuid.UUID) -> int:
+    """Tell the pros who would see a newly published job on their lead board (once per
+    job and pro). How many were told."""
+    job = await session.get(Job, job_id)
+    if job is None or job.state != JobState.OPEN:
+        return 0
+    matching = await pros.pros_for_lead(
+        session, category_id=job.category_id, lat=job.lat, lon=job.lon, market=job.market
+    )
+    budget = Money(job.budget_max, job.currency).format(MARKETS[job.market].default_language)
+    told = 0
+    for _profile_id, user_id in matching:
+        if user_id == job.client_id:
+            continue
+        told += bool(
+            await notifications.do_notify(
+                session,
+                user_id,
+                "lead.new",
+                subject=lazy("New job near you: {title}"),
+                body=lazy("{place}, up to {budget}. Send a proposal while the client compares."),
+                link=f"/jobs/{job.id}",
+                dedupe_key=f"lead.new:{job.id}",
+                title=job.title,
+                place=place_ref(job.place_id)["name"],
+                budget=budget,
+            )
+        )
+    return told
 
 
 # ---------------------------------------------------------------- invites
@@ -677,18 +713,20 @@ async def do_invite(
         .returning(JobInvite.pro_id)
     )
     new = set(result.scalars().all())
-    link = f"{get_settings().public_url}/jobs/{job.id}"
+    link = f"/jobs/{job.id}"
     for profile in profiles:
         if profile.id not in new:
             continue
-        await accounts.do_email_user(
+        await events.publish(
+            session, ProInvited(job.id, job.client_id, profile.id, profile.user_id, message)
+        )
+        await notifications.do_notify(
             session,
             profile.user_id,
             kind="job.invited",
             subject=lazy("You are invited to propose: {title}"),
             body=lazy(
-                "A client on Mesteri would like your proposal for “{title}” in {place}. "
-                "{message}\nSee the job and send a proposal: {link}"
+                "A client on Mesteri would like your proposal for “{title}” in {place}. {message}"
             ),
             title=job.title,
             place=place_ref(job.place_id)["name"],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -329,6 +329,31 @@ async def do_schedule_deletion(
             .where(Upload.id.in_(upload_ids), Upload.state != UploadState.DELETED)
             .values(delete_after=clock.now() + after)
         )
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What other domains show of a file next to its link."""
+
+    id: uuid.UUID
+    filename: str | None
+    content_type: str | None
+    size: int | None
+
+
+async def describe(
+    session: ReadSession, upload_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, FileInfo]:
+    """Name, type and size of these files (those not deleted), in one query."""
+    ids = set(upload_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Upload.id, Upload.filename, Upload.content_type, Upload.size).where(
+            Upload.id.in_(ids), Upload.state != UploadState.DELETED
+        )
+    )
+    return {row.id: FileInfo(row.id, row.filename, row.content_type, row.size) for row in rows}
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from mesteri.milestones.errors import (
 from mesteri.milestones.lifecycles import MILESTONE_LIFECYCLE, auto_accept_at
 from mesteri.milestones.models import Milestone, MilestoneState
 from mesteri.milestones.schemas import MilestoneTerms, SubmitIn
+from mesteri.notifications import service as notifications
 from mesteri.payments import service as payments
 from mesteri.payments.events import HoldFunded
 
@@ -201,6 +202,11 @@ async def access_milestone(
     if milestone is None or not roles_of(milestone, principal):
         raise MilestoneNotFoundError()
     return milestone
+
+
+async def get_milestone(session: ReadSession, milestone_id: uuid.UUID) -> Milestone | None:
+    """A milestone without a permission check, for modules reacting to its events."""
+    return await session.get(Milestone, milestone_id)
 
 
 async def lock_milestone(session: WriteSession, milestone_id: uuid.UUID) -> Milestone:
@@ -429,20 +435,22 @@ async def do_remind_review(session: WriteSession, milestone_id: uuid.UUID, submi
     if milestone is None or milestone.state != _M.SUBMITTED or milestone.submissions != submission:
         return False
     deadline = auto_accept_at(milestone)
-    link = f"{get_settings().public_url}/contracts/{milestone.contract_id}#milestone-{milestone.id}"
-    return await accounts.do_email_user(
+    link = f"/contracts/{milestone.contract_id}#milestone-{milestone.id}"
+    sent = await notifications.do_notify(
         session,
         milestone.client_id,
         kind="milestone.review_reminder",
         subject=lazy("A delivery is waiting for your review"),
         body=lazy(
             "“{title}” was delivered. Please accept it or ask for changes. If you do "
-            "nothing, it is accepted automatically on {date} and the pro is paid. {link}"
+            "nothing, it is accepted automatically on {date} and the pro is paid."
         ),
         title=milestone.title,
         date=deadline.date().isoformat(),
         link=link,
+        dedupe_key=f"milestone.review_reminder:{milestone.id}:{submission}:{clock.now().date()}",
     )
+    return sent is not None
 
 
 @events.subscribe(HoldFunded)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from mesteri.kit import jobs
+from mesteri.milestones import notices as notices
 from mesteri.milestones import service
 
 

@@ -19,6 +19,7 @@ from mesteri.kit.db import WriteSession
 from mesteri.kit.idempotency import IdempotentRequest
 from mesteri.kit.ids import new_id
 from mesteri.kit.statemachine import Actor
+from mesteri.payments import notices as notices
 from mesteri.payments import providers, service
 from mesteri.payments.lifecycles import PAYOUT_LIFECYCLE
 from mesteri.payments.models import (

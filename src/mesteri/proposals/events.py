@@ -16,3 +16,10 @@ class ProposalSent:
     pro_id: uuid.UUID
     lead_at: datetime
     sent_at: datetime
+
+
+@dataclass(frozen=True)
+class ProposalEdited:
+    """The pro changed their terms before the client answered (a new revision)."""
+
+    proposal_id: uuid.UUID

@@ -13,6 +13,7 @@ from mesteri.config import get_settings
 from mesteri.kit import clock
 from mesteri.kit.i18n import lazy
 from mesteri.kit.statemachine import Actor, StateMachine, Timer, Transition
+from mesteri.notifications import service as notifications
 from mesteri.proposals.models import Proposal, ProposalState
 
 _P = ProposalState
@@ -33,20 +34,19 @@ def _current(proposal: Proposal) -> bool:
 
 async def _tell_author_expired(session: Any, proposal: Proposal) -> None:
     """The expiry timer's effect: the pro hears that their proposal lapsed."""
-    from mesteri.accounts import service as accounts
 
     proposal.updated_at = clock.now()
-    await accounts.do_email_user(
+    await notifications.do_notify(
         session,
         proposal.pro_user_id,
         kind="proposal.expired",
         subject=lazy("Your proposal expired"),
         body=lazy(
             "The client did not answer your proposal within {days} days, so it expired. "
-            "You can send a new one while the job is open: {link}"
+            "You can send a new one while the job is open."
         ),
         days=get_settings().proposal_expiry_days,
-        link=f"{get_settings().public_url}/proposals/{proposal.id}",
+        link=f"/proposals/{proposal.id}",
     )
 
 

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from mesteri.accounts import service as accounts
 from mesteri.accounts.service import Principal
 from mesteri.catalog import service as catalog
 from mesteri.config import MARKETS, get_settings
@@ -38,6 +37,7 @@ from mesteri.kit.money import Money
 from mesteri.kit.pagination import keyset, page_of
 from mesteri.kit.statemachine import Actor, ActorNotAllowedError
 from mesteri.milestones.schemas import MilestoneTerms
+from mesteri.notifications import service as notifications
 from mesteri.payments import fees
 from mesteri.payments.fees import Split
 from mesteri.proposals.errors import (
@@ -54,7 +54,7 @@ from mesteri.proposals.errors import (
     ProposalNotFoundError,
     TooManyMilestonesError,
 )
-from mesteri.proposals.events import ProposalSent
+from mesteri.proposals.events import ProposalEdited, ProposalSent
 from mesteri.proposals.lifecycles import PROPOSAL_LIFECYCLE
 from mesteri.proposals.models import LIVE_STATES, Proposal, ProposalRevision, ProposalState
 from mesteri.proposals.schemas import (
@@ -77,13 +77,13 @@ SYSTEM_REASONS = (REASON_OTHER_ACCEPTED, REASON_JOB_CANCELLED, REASON_JOB_EXPIRE
 _CLOSED_BODIES = {
     REASON_OTHER_ACCEPTED: lazy(
         "The client hired another pro for this job, so your proposal of {price} was "
-        "declined. Thank you for proposing. {link}"
+        "declined. Thank you for proposing."
     ),
     REASON_JOB_CANCELLED: lazy(
-        "The client cancelled the job, so your proposal of {price} was closed. {link}"
+        "The client cancelled the job, so your proposal of {price} was closed."
     ),
     REASON_JOB_EXPIRED: lazy(
-        "The job expired without a hire, so your proposal of {price} was closed. {link}"
+        "The job expired without a hire, so your proposal of {price} was closed."
     ),
 }
 
@@ -303,10 +303,6 @@ def _revision(proposal: Proposal, author: Actor, author_id: uuid.UUID) -> Propos
     )
 
 
-def _link(path: str) -> str:
-    return f"{get_settings().public_url}{path}"
-
-
 def _mail_money(proposal: Proposal) -> str:
     language = get_settings().market_profile.default_language
     return Money(proposal.price, proposal.currency).format(language)
@@ -377,19 +373,18 @@ async def do_create(
     await jobs.do_count_proposal(session, job.id, 1)
     lead_at = await jobs.lead_seen_at(session, job, profile.id)
     await events.publish(session, ProposalSent(proposal.id, profile.id, lead_at, now))
-    await accounts.do_email_user(
+    await notifications.do_notify(
         session,
         job.client_id,
         kind="proposal.received",
         subject=lazy("New proposal for “{title}”"),
         body=lazy(
-            "{pro} sent you a proposal of {price} for “{title}”. "
-            "Compare the proposals and answer: {link}"
+            "{pro} sent you a proposal of {price} for “{title}”. Compare the proposals and answer."
         ),
         title=job.title,
         pro=profile.display_name,
         price=_mail_money(proposal),
-        link=_link(f"/jobs/{job.id}/proposals"),
+        link=f"/jobs/{job.id}/proposals",
     )
     await session.flush()
     return proposal
@@ -431,6 +426,7 @@ async def do_edit(
     # The expiry timer for the new deadline (the old one finds the guard false and stops).
     await PROPOSAL_LIFECYCLE.start(session, proposal)
     await session.flush()
+    await events.publish(session, ProposalEdited(proposal.id))
     return proposal
 
 
@@ -489,15 +485,15 @@ async def do_decline(
 
 
 async def _tell_declined(session: WriteSession, proposal: Proposal, reason: str | None) -> None:
-    await accounts.do_email_user(
+    await notifications.do_notify(
         session,
         proposal.pro_user_id,
         kind="proposal.declined",
         subject=lazy("Your proposal was declined"),
-        body=lazy("Your proposal of {price} was declined. {reason} {link}"),
+        body=lazy("Your proposal of {price} was declined. {reason}"),
         price=_mail_money(proposal),
         reason=reason or "",
-        link=_link(f"/proposals/{proposal.id}"),
+        link=f"/proposals/{proposal.id}",
     )
 
 
@@ -543,17 +539,17 @@ async def do_counter(
 ) -> Proposal:
     """The client offers other terms; the pro accepts them or answers with new ones."""
     proposal = await _change_terms(session, proposal_id, principal, "counter", terms)
-    await accounts.do_email_user(
+    await notifications.do_notify(
         session,
         proposal.pro_user_id,
         kind="proposal.countered",
         subject=lazy("The client made a counter-offer"),
         body=lazy(
             "The client answered your proposal with a counter-offer of {price}. "
-            "Accept it or answer with new terms: {link}"
+            "Accept it or answer with new terms."
         ),
         price=_mail_money(proposal),
-        link=_link(f"/proposals/{proposal.id}"),
+        link=f"/proposals/{proposal.id}",
     )
     await session.flush()
     return proposal
@@ -564,14 +560,14 @@ async def do_revise(
 ) -> Proposal:
     """The pro answers a counter-offer with new terms; the client is asked again."""
     proposal = await _change_terms(session, proposal_id, principal, "revise", terms)
-    await accounts.do_email_user(
+    await notifications.do_notify(
         session,
         proposal.client_id,
         kind="proposal.revised",
         subject=lazy("The pro answered your counter-offer"),
-        body=lazy("The pro answered your counter-offer with new terms: {price}. {link}"),
+        body=lazy("The pro answered your counter-offer with new terms: {price}."),
         price=_mail_money(proposal),
-        link=_link(f"/proposals/{proposal.id}"),
+        link=f"/proposals/{proposal.id}",
     )
     await session.flush()
     return proposal
@@ -644,14 +640,14 @@ async def do_decline_live(
         )
         proposal.decline_reason = reason
         proposal.updated_at = now
-        await accounts.do_email_user(
+        await notifications.do_notify(
             session,
             proposal.pro_user_id,
             kind="proposal.declined",
             subject=lazy("Your proposal was declined"),
             body=_CLOSED_BODIES.get(reason, _CLOSED_BODIES[REASON_JOB_CANCELLED]),
             price=_mail_money(proposal),
-            link=_link(f"/proposals/{proposal.id}"),
+            link=f"/proposals/{proposal.id}",
         )
     await session.flush()
     return declined
@@ -662,6 +658,19 @@ async def _on_job_closed(session: Any, event: JobClosed) -> None:
     """The client cancelled the job or it expired: its live proposals are declined."""
     reason = REASON_JOB_EXPIRED if event.reason == "expired" else REASON_JOB_CANCELLED
     await do_decline_live(session, event.job_id, reason=reason)
+
+
+async def has_proposed(session: ReadSession, job_id: uuid.UUID, pro_id: uuid.UUID) -> bool:
+    """Whether this pro (profile id) ever sent a proposal on the job."""
+    found = await session.scalar(
+        select(Proposal.id).where(Proposal.job_id == job_id, Proposal.pro_id == pro_id).limit(1)
+    )
+    return found is not None
+
+
+async def get_proposal(session: ReadSession, proposal_id: uuid.UUID) -> Proposal | None:
+    """A proposal without a permission check, for modules reacting to its events."""
+    return await session.get(Proposal, proposal_id)
 
 
 async def count_live(session: ReadSession, job_id: uuid.UUID) -> int:

@@ -16,20 +16,20 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
-from mesteri.accounts import service as accounts
 from mesteri.accounts.models import Role, User
 from mesteri.accounts.service import ClientInfo, Principal, check_staff
 from mesteri.catalog import service as catalog
 from mesteri.config import SUPPORTED_LANGUAGES, get_settings
-from mesteri.kit import audit, clock, i18n
+from mesteri.kit import audit, clock
 from mesteri.kit.db import ReadSession, WriteSession
 from mesteri.kit.errors import InvalidInputError
+from mesteri.kit.i18n import lazy
 from mesteri.kit.ids import new_id
 from mesteri.kit.pagination import keyset, page_of
 from mesteri.kit.statemachine import Actor
 from mesteri.kit.text import clean_text, fold
 from mesteri.media import service as media
-from mesteri.notifications import service as outbound
+from mesteri.notifications import service as notifications
 from mesteri.pros.errors import (
     BusinessIdRequiredError,
     CertificateRequiredError,
@@ -48,6 +48,7 @@ from mesteri.pros.errors import (
 )
 from mesteri.pros.lifecycles import VERIFICATION_LIFECYCLE
 from mesteri.pros.models import (
+    Availability,
     ClientProfile,
     PortfolioItem,
     ProCraft,
@@ -135,6 +136,50 @@ async def listed_profiles(
         select(ProProfile).where(ProProfile.id.in_(ids), ProProfile.listed)
     )
     return {profile.id: profile for profile in rows}
+
+
+async def pros_for_lead(
+    session: ReadSession,
+    *,
+    category_id: uuid.UUID,
+    lat: float,
+    lon: float,
+    market: str,
+    limit: int = 200,
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(profile id, user id) of the verified pros who would see this job on their lead
+    board: one of their crafts is the job's category or above it, and the job lies in
+    their service area; the nearest first, at most ``limit``."""
+    from mesteri.pros.search import haversine_sql
+
+    categories = [category_id, *catalog.ancestors(category_id)]
+    distance = haversine_sql(lat, lon)
+    rows = await session.execute(
+        select(ProProfile.id, ProProfile.user_id)
+        .where(
+            ProProfile.listed,
+            ProProfile.market == market,
+            ProProfile.verification_state == VerificationState.VERIFIED,
+            ProProfile.availability != Availability.VACATION,
+            ProProfile.category_ids.overlap(categories),
+            ProProfile.lat.is_not(None),
+            distance <= ProProfile.radius_km,
+        )
+        .order_by(distance)
+        .limit(limit)
+    )
+    return [(row.id, row.user_id) for row in rows]
+
+
+async def display_names(session: ReadSession, pro_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Public names of these pros, listed or not (names in conversations), in one query."""
+    ids = set(pro_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(ProProfile.id, ProProfile.display_name).where(ProProfile.id.in_(ids))
+    )
+    return {row.id: row.display_name for row in rows}
 
 
 async def list_crafts(session: ReadSession, pro_id: uuid.UUID) -> Sequence[ProCraft]:
@@ -567,31 +612,27 @@ async def do_decide(
 async def _notify_decision(
     session: WriteSession, profile: ProProfile, *, approve: bool, reason: str | None
 ) -> None:
-    """Tell the pro by e-mail, in their language (delivered after commit by the worker)."""
-    contact = await accounts.contact_of(session, profile.user_id)
-    if contact is None or not contact.email:
-        return
-    t = i18n.translations(contact.language).gettext
-    link = f"{get_settings().public_url}/pro/onboarding#step-verification"
+    """Tell the pro, in their language (delivered after commit by the worker)."""
+    link = "/pro/onboarding#step-verification"
     if approve:
-        subject = t("You are verified on Mesteri")
-        body = t(
-            "Your documents were checked and your profile now shows the Verified badge. {link}"
-        ).format(link=link)
+        await notifications.do_notify(
+            session,
+            profile.user_id,
+            "verification.decided",
+            subject=lazy("You are verified on Mesteri"),
+            body=lazy("Your documents were checked and your profile now shows the Verified badge."),
+            link=link,
+        )
     else:
-        subject = t("Your Mesteri verification was not accepted")
-        body = t(
-            "We could not verify your profile: {reason} Please send new documents: {link}"
-        ).format(reason=reason or "", link=link)
-    await outbound.do_queue_message(
-        session,
-        channel="email",
-        to=contact.email,
-        subject=subject,
-        body=body,
-        kind="verification.decided",
-        user_id=profile.user_id,
-    )
+        await notifications.do_notify(
+            session,
+            profile.user_id,
+            "verification.decided",
+            subject=lazy("Your Mesteri verification was not accepted"),
+            body=lazy("We could not verify your profile: {reason} Please send new documents."),
+            link=link,
+            reason=reason or "",
+        )
 
 
 # ---------------------------------------------------------------- saved pros, client profile

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 
-from mesteri.accounts import service as accounts
 from mesteri.accounts.service import ClientInfo, Principal, check_staff
 from mesteri.catalog import service as catalog
 from mesteri.config import get_settings
@@ -40,6 +39,7 @@ from mesteri.kit.pagination import (
 from mesteri.media import service as media
 from mesteri.milestones import service as milestones
 from mesteri.milestones.events import MilestoneSettled
+from mesteri.notifications import service as notifications
 from mesteri.reviews.errors import (
     AlreadyReportedError,
     NotAPartyError,
@@ -137,10 +137,6 @@ def response_of(review: Review) -> ResponseOut | None:
     return ResponseOut(body=review.response, at=review.responded_at)
 
 
-def _link(path: str) -> str:
-    return f"{get_settings().public_url}{path}"
-
-
 def review_page_path(contract_id: uuid.UUID) -> str:
     return f"/contracts/{contract_id}/review"
 
@@ -219,13 +215,13 @@ async def _publish(session: WriteSession, window: ReviewWindow, reviews: Sequenc
         await events.publish(
             session, ReviewPublished(review.id, review.contract_id, review.side, review.pro_id)
         )
-        await accounts.do_email_user(
+        await notifications.do_notify(
             session,
             review.subject_id,
             kind="review.published",
             subject=lazy("You received a review"),
-            body=lazy("A review about you was published on Mesteri. Read it: {link}"),
-            link=_link(
+            body=lazy("A review about you was published on Mesteri. Read it."),
+            link=(
                 f"/pros/{review.pro_id}/reviews"
                 if review.side == ReviewSide.CLIENT
                 else review_page_path(review.contract_id)
@@ -256,18 +252,20 @@ async def do_remind(session: WriteSession, contract_id: uuid.UUID) -> int:
     for side, user_id in parties:
         if side in written:
             continue
-        sent += await accounts.do_email_user(
-            session,
-            user_id,
-            kind="review.reminder",
-            subject=lazy("How did it go? Leave a review"),
-            body=lazy(
-                "Money was paid on your contract, so you can now review the other side. "
-                "Reviews stay hidden until both of you have written yours, or until {date}. "
-                "{link}"
-            ),
-            date=window.closes_at.date().isoformat(),
-            link=_link(review_page_path(contract_id)),
+        sent += bool(
+            await notifications.do_notify(
+                session,
+                user_id,
+                kind="review.reminder",
+                subject=lazy("How did it go? Leave a review"),
+                body=lazy(
+                    "Money was paid on your contract, so you can now review the other side. "
+                    "Reviews stay hidden until both of you have written yours, or until {date}."
+                ),
+                date=window.closes_at.date().isoformat(),
+                link=review_page_path(contract_id),
+                dedupe_key=f"review.reminder:{contract_id}:{side}:{clock.now().date()}",
+            )
         )
     return sent
 
@@ -513,13 +511,13 @@ async def do_respond(
     review.response = body.body
     review.responded_at = review.updated_at = clock.now()
     await session.flush()
-    await accounts.do_email_user(
+    await notifications.do_notify(
         session,
         review.author_id,
         kind="review.response",
         subject=lazy("The professional answered your review"),
-        body=lazy("The professional answered your review. Read it: {link}"),
-        link=_link(f"/pros/{review.pro_id}/reviews"),
+        body=lazy("The professional answered your review. Read it."),
+        link=f"/pros/{review.pro_id}/reviews",
     )
     return review
 
@@ -685,7 +683,7 @@ async def do_decide(
         await session.refresh(report)
         if was_published:
             await events.publish(session, ReviewHidden(review.id, review.side, review.pro_id))
-        await accounts.do_email_user(
+        await notifications.do_notify(
             session,
             review.author_id,
             kind="review.hidden",

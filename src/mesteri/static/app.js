@@ -3,6 +3,9 @@ if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
 }
 
+// Signed in: one live connection for the badges, chat and notifications.
+if (document.body.dataset.signedIn) import("/static/realtime.js");
+
 // The language switcher submits on change; its button stays for keyboard and no-JS use.
 for (const select of document.querySelectorAll("select[data-autosubmit]")) {
   select.addEventListener("change", () => select.form.requestSubmit());

@@ -1,6 +1,6 @@
 // Service worker: network first for pages, with a cached offline page as the fallback;
 // static assets cache first. Nothing personal is cached.
-const CACHE = "mesteri-v1";
+const CACHE = "mesteri-v2";
 const OFFLINE = "/offline";
 const ASSETS = ["/static/style.css", "/static/app.js", "/static/icons/icon.svg", OFFLINE];
 
@@ -28,4 +28,30 @@ self.addEventListener("fetch", (event) => {
   if (url.pathname.startsWith("/static/")) {
     event.respondWith(caches.match(request).then((hit) => hit || fetch(request)));
   }
+});
+
+// Web Push: show the notification the server sent (JSON: title, body, url, tag).
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch { data = { title: "Mesteri", body: event.data?.text() }; }
+  event.waitUntil(
+    self.registration.showNotification(data.title || "Mesteri", {
+      body: data.body || "",
+      tag: data.tag,
+      data: { url: data.url || "/" },
+      icon: "/static/icons/icon-192.png",
+      badge: "/static/icons/icon-192.png",
+    }),
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = event.notification.data?.url || "/";
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const open = windows.find((w) => w.url === url);
+      return open ? open.focus() : self.clients.openWindow(url);
+    }),
+  );
 });

@@ -1,0 +1,901 @@
+"""Conversations and messages.
+
+One conversation per job and pro before hire (the client and a pro who proposed or was
+invited), one per contract after it (the job room). Only the two parties read them —
+staff too while the contract has a dispute, and every such reading is audited. Messages
+are numbered per conversation under the conversation's row lock, so everyone sees the
+same order; each one reaches both parties' connections live (``kit.realtime``).
+
+Before the parties signed a contract on the job, phone numbers, e-mail addresses and
+links in messages are hidden (``masking``); the words as written are kept for staff only.
+
+The API and pages call ``access_*``, ``list_*``, ``do_start``, ``do_post``, ``do_edit``,
+``do_delete``, ``do_read``; ``system`` posts what happens on the job, the contract and
+its milestones; the WebSocket endpoint asks ``typing_audience`` and ``partners``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+
+from mesteri.accounts import service as accounts
+from mesteri.accounts.service import ClientInfo, Principal, check_staff
+from mesteri.config import get_settings
+from mesteri.jobs import service as jobs
+from mesteri.kit import audit, clock, realtime
+from mesteri.kit import jobs as background
+from mesteri.kit.db import ReadSession, WriteSession
+from mesteri.kit.i18n import get_language, lazy, translations
+from mesteri.kit.ids import new_id
+from mesteri.kit.pagination import decode_cursor, encode_cursor
+from mesteri.kit.realtime import presence
+from mesteri.media import service as media
+from mesteri.media.errors import (
+    UnknownPurposeError,
+    UploadForbiddenError,
+    UploadNotFoundError,
+    UploadNotReadyError,
+)
+from mesteri.messaging import masking
+from mesteri.messaging.errors import (
+    AttachmentNotUsableError,
+    ConversationClosedError,
+    ConversationNotFoundError,
+    EmptyMessageError,
+    MessageNotEditableError,
+    MessageNotFoundError,
+    NoConversationError,
+    NoDisputeError,
+    NotTheSenderError,
+)
+from mesteri.messaging.models import (
+    Conversation,
+    ConversationKind,
+    ConversationState,
+    Member,
+    Message,
+    MessageKind,
+    MessageRevision,
+    UnreadAlert,
+)
+from mesteri.messaging.schemas import (
+    AttachmentOut,
+    MessageEdit,
+    MessageIn,
+    MessageOut,
+    ParticipantOut,
+    ReadOut,
+    RevisionOut,
+    StartIn,
+    UnreadOut,
+)
+from mesteri.messaging.system import render_system
+from mesteri.pros import service as pros
+
+_S = ConversationState
+CLIENT, PRO = "client", "pro"
+ATTACHMENT_PURPOSES = frozenset({"attachment", "portfolio"})
+ATTACHMENT_ERRORS = (
+    UploadNotFoundError,
+    UploadForbiddenError,
+    UploadNotReadyError,
+    UnknownPurposeError,
+)
+PREVIEW_CHARS = 140
+# The notice the sender gets when something was hidden (the API's ``notice``).
+MASK_NOTICE = lazy(
+    "Phone numbers, e-mail addresses and links are hidden until you both sign a contract: "
+    "payments arranged outside Mesteri are not protected by escrow."
+)
+
+
+# ---------------------------------------------------------------- access
+
+
+def role_of(conversation: Conversation, user_id: uuid.UUID) -> str | None:
+    if user_id == conversation.client_id:
+        return CLIENT
+    if user_id == conversation.pro_user_id:
+        return PRO
+    return None
+
+
+def members_of(conversation: Conversation) -> tuple[uuid.UUID, uuid.UUID]:
+    return conversation.client_id, conversation.pro_user_id
+
+
+async def access_conversation(
+    session: ReadSession, conversation_id: uuid.UUID, principal: Principal
+) -> Conversation:
+    """A conversation of the caller's; anyone else is told it does not exist."""
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None or role_of(conversation, principal.user_id) is None:
+        raise ConversationNotFoundError()
+    return conversation
+
+
+async def lock(session: WriteSession, conversation_id: uuid.UUID) -> Conversation:
+    """The conversation row locked for a new message (its number comes from it)."""
+    conversation = await session.get(
+        Conversation, conversation_id, with_for_update=True, populate_existing=True
+    )
+    if conversation is None:
+        raise ConversationNotFoundError()
+    return conversation
+
+
+async def _lock_mine(
+    session: WriteSession, conversation_id: uuid.UUID, principal: Principal
+) -> Conversation:
+    conversation = await lock(session, conversation_id)
+    if role_of(conversation, principal.user_id) is None:
+        raise ConversationNotFoundError()
+    return conversation
+
+
+async def access_for_staff(
+    session: WriteSession,
+    conversation_id: uuid.UUID,
+    principal: Principal,
+    client: ClientInfo | None = None,
+) -> Conversation:
+    """Staff read a job room while its contract has a dispute (evidence); audited."""
+    from mesteri.disputes import service as disputes
+
+    check_staff(principal)
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise ConversationNotFoundError()
+    if conversation.contract_id is None or not await disputes.has_dispute(
+        session, conversation.contract_id
+    ):
+        raise NoDisputeError()
+    audit.record(
+        session,
+        "conversation.viewed",
+        actor_id=principal.user_id,
+        subject_type="conversation",
+        subject_id=conversation.id,
+        ip=client.ip if client else None,
+        user_agent=client.user_agent if client else None,
+        contract_id=str(conversation.contract_id),
+    )
+    return conversation
+
+
+# ---------------------------------------------------------------- creation
+
+
+async def _ensure(session: WriteSession, **fields: Any) -> Conversation:
+    """Create the conversation and its two members unless it exists (concurrent callers
+    meet on the unique index); the row either way."""
+    now = clock.now()
+    kind = fields["kind"]
+    statement = insert(Conversation).values(
+        id=new_id(), state=_S.OPEN, last_seq=0, created_at=now, **fields
+    )
+    if kind == ConversationKind.JOB:
+        statement = statement.on_conflict_do_nothing(
+            index_elements=["job_id", "pro_user_id"], index_where=text("kind = 'job'")
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["contract_id"])
+    created = await session.scalar(statement.returning(Conversation.id))
+    if created is not None:
+        await session.execute(
+            insert(Member).values(
+                [
+                    {"conversation_id": created, "user_id": user, "role": role, "activity_at": now}
+                    for user, role in ((fields["client_id"], CLIENT), (fields["pro_user_id"], PRO))
+                ]
+            )
+        )
+    key = (
+        and_(
+            Conversation.kind == kind,
+            Conversation.job_id == fields["job_id"],
+            Conversation.pro_user_id == fields["pro_user_id"],
+        )
+        if kind == ConversationKind.JOB
+        else Conversation.contract_id == fields["contract_id"]
+    )
+    conversation = await session.scalar(select(Conversation).where(key))
+    assert conversation is not None
+    return conversation
+
+
+async def ensure_job_conversation(
+    session: WriteSession,
+    *,
+    job_id: uuid.UUID,
+    client_id: uuid.UUID,
+    pro_user_id: uuid.UUID,
+    pro_id: uuid.UUID,
+) -> Conversation:
+    return await _ensure(
+        session,
+        kind=ConversationKind.JOB,
+        job_id=job_id,
+        client_id=client_id,
+        pro_user_id=pro_user_id,
+        pro_id=pro_id,
+        contract_id=None,
+    )
+
+
+async def ensure_contract_conversation(
+    session: WriteSession,
+    *,
+    contract_id: uuid.UUID,
+    job_id: uuid.UUID,
+    client_id: uuid.UUID,
+    pro_user_id: uuid.UUID,
+    pro_id: uuid.UUID,
+) -> Conversation:
+    return await _ensure(
+        session,
+        kind=ConversationKind.CONTRACT,
+        job_id=job_id,
+        client_id=client_id,
+        pro_user_id=pro_user_id,
+        pro_id=pro_id,
+        contract_id=contract_id,
+    )
+
+
+async def do_start(session: WriteSession, principal: Principal, body: StartIn) -> Conversation:
+    """The caller's conversation about a job with the other party: the job room when they
+    have a contract, else the pre-hire conversation — which exists only between the
+    client and a pro who proposed or was invited."""
+    from mesteri.proposals import service as proposals
+
+    job = await jobs.access_job(session, body.job_id, principal)
+    if principal.user_id == job.client_id:
+        if body.pro_id is None:
+            raise NoConversationError(field="pro_id")
+        profile = await pros.access_profile(session, body.pro_id)
+    else:
+        profile = await pros.access_own_profile(session, principal.user_id)
+    room = await session.scalar(
+        select(Conversation)
+        .where(
+            Conversation.kind == ConversationKind.CONTRACT,
+            Conversation.job_id == job.id,
+            Conversation.pro_user_id == profile.user_id,
+        )
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+    )
+    if room is not None and room.state == _S.OPEN:
+        return room
+    known = await proposals.has_proposed(session, job.id, profile.id) or await jobs.is_invited(
+        session, job.id, profile.id
+    )
+    if not known:
+        raise NoConversationError()
+    return await ensure_job_conversation(
+        session,
+        job_id=job.id,
+        client_id=job.client_id,
+        pro_user_id=profile.user_id,
+        pro_id=profile.id,
+    )
+
+
+async def job_conversations(session: ReadSession, job_id: uuid.UUID) -> Sequence[Conversation]:
+    return (
+        await session.scalars(
+            select(Conversation).where(
+                Conversation.job_id == job_id, Conversation.kind == ConversationKind.JOB
+            )
+        )
+    ).all()
+
+
+async def contract_conversation(
+    session: ReadSession, contract_id: uuid.UUID
+) -> Conversation | None:
+    return await session.scalar(select(Conversation).where(Conversation.contract_id == contract_id))
+
+
+async def do_close(session: WriteSession, conversation: Conversation, reason: str) -> None:
+    """Read-only from now on (``conversation`` locked by the caller)."""
+    if conversation.state == _S.OPEN:
+        conversation.state = _S.CLOSED
+        conversation.closed_reason = reason
+
+
+async def do_reopen(session: WriteSession, conversation: Conversation) -> None:
+    conversation.state = _S.OPEN
+    conversation.closed_reason = None
+
+
+async def do_unmask(session: WriteSession, job_id: uuid.UUID, pro_user_id: uuid.UUID) -> None:
+    """The parties signed a contract on the job: nothing they write is hidden from now on
+    (in the job room and in their earlier conversation)."""
+    await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.job_id == job_id,
+            Conversation.pro_user_id == pro_user_id,
+            Conversation.unmasked_at.is_(None),
+        )
+        .values(unmasked_at=clock.now())
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+# ---------------------------------------------------------------- posting
+
+
+@dataclass(frozen=True)
+class Posted:
+    message: Message
+    conversation: Conversation
+    notice: str | None
+
+
+async def do_post(
+    session: WriteSession, conversation_id: uuid.UUID, principal: Principal, body: MessageIn
+) -> Posted:
+    """A participant writes. A retry with the same ``client_token`` returns the first
+    message; before hire, contact details are hidden and the sender is told why."""
+    if not body.body and not body.attachment_ids:
+        raise EmptyMessageError(field="body")
+    conversation = await _lock_mine(session, conversation_id, principal)
+    if body.client_token:
+        earlier = await session.scalar(
+            select(Message).where(
+                Message.conversation_id == conversation.id,
+                Message.sender_id == principal.user_id,
+                Message.client_token == body.client_token,
+            )
+        )
+        if earlier is not None:
+            return Posted(earlier, conversation, _notice(earlier))
+    if conversation.state != _S.OPEN:
+        raise ConversationClosedError()
+    try:
+        await media.do_attach(
+            session, body.attachment_ids, principal.user_id, purposes=ATTACHMENT_PURPOSES
+        )
+    except ATTACHMENT_ERRORS as exc:
+        raise AttachmentNotUsableError(field="attachment_ids") from exc
+    message = await append(
+        session,
+        conversation,
+        sender_id=principal.user_id,
+        kind=MessageKind.TEXT,
+        body=body.body,
+        attachment_ids=body.attachment_ids,
+        client_token=body.client_token,
+    )
+    return Posted(message, conversation, _notice(message))
+
+
+def _notice(message: Message) -> str | None:
+    return translations(get_language()).gettext(MASK_NOTICE) if message.mask_kinds else None
+
+
+async def append(
+    session: WriteSession,
+    conversation: Conversation,
+    *,
+    sender_id: uuid.UUID | None,
+    kind: MessageKind,
+    body: str = "",
+    data: dict[str, Any] | None = None,
+    attachment_ids: Sequence[uuid.UUID] = (),
+    client_token: str | None = None,
+) -> Message:
+    """Add a message to ``conversation`` (locked by the caller): the next number, masking
+    before hire, both members' unread counts and inbox order, and the live event."""
+    now = clock.now()
+    original = None
+    kinds: list[str] = []
+    if kind != MessageKind.SYSTEM and conversation.unmasked_at is None and body:
+        hidden = masking.mask_contacts(body)
+        if hidden.masked:
+            original, body, kinds = body, hidden.text, sorted(map(str, hidden.kinds))
+    conversation.last_seq += 1
+    conversation.last_message_at = now
+    message = Message(
+        id=new_id(),
+        conversation_id=conversation.id,
+        seq=conversation.last_seq,
+        sender_id=sender_id,
+        kind=kind,
+        body=body,
+        original_body=original,
+        mask_kinds=kinds,
+        data=data or {},
+        attachment_ids=list(attachment_ids),
+        client_token=client_token,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    await session.execute(
+        update(Member)
+        .where(Member.conversation_id == conversation.id)
+        .values(
+            activity_at=now,
+            unread=Member.unread + case((Member.user_id == sender_id, 0), else_=1),
+            last_read_seq=case(
+                (Member.user_id == sender_id, message.seq), else_=Member.last_read_seq
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await _announce(session, conversation, "message.new", message)
+    if kind != MessageKind.SYSTEM:
+        await _alert_if_away(session, [u for u in members_of(conversation) if u != sender_id])
+    return message
+
+
+async def _announce(
+    session: WriteSession, conversation: Conversation, event: str, message: Message
+) -> None:
+    """The live event to both members; a system text in each reader's own language."""
+    files = await media.describe(session, message.attachment_ids)
+    members = members_of(conversation)
+    if message.kind != MessageKind.SYSTEM:
+        payload = message_out(message, files).model_dump(mode="json")
+        realtime.publish(session, members, event, payload)
+        return
+    languages = await accounts.languages_of(session, members)
+    for user in members:
+        language = languages.get(user, get_settings().market_profile.default_language)
+        payload = message_out(message, files, language=language).model_dump(mode="json")
+        realtime.publish(session, [user], event, payload)
+
+
+async def _alert_if_away(session: WriteSession, user_ids: Sequence[uuid.UUID]) -> None:
+    """Someone away from the app hears of new messages once per burst: the first message
+    starts a short wait, the e-mail (or push) after it sums up what is still unread."""
+    from mesteri.messaging.tasks import alert_unread
+
+    away = [u for u, p in (await presence.presence_of(session, user_ids)).items() if not p.online]
+    if not away:
+        return
+    now = clock.now()
+    due = now + timedelta(minutes=get_settings().message_alert_minutes)
+    created = (
+        await session.scalars(
+            insert(UnreadAlert)
+            .values([{"user_id": u, "due_at": due, "created_at": now} for u in away])
+            .on_conflict_do_nothing(index_elements=["user_id"])
+            .returning(UnreadAlert.user_id)
+        )
+    ).all()
+    for user_id in created:
+        await background.defer(session, alert_unread, run_at=due, user_id=str(user_id))
+
+
+# ---------------------------------------------------------------- edits
+
+
+async def _own_message(
+    session: WriteSession, message_id: uuid.UUID, principal: Principal
+) -> tuple[Message, Conversation]:
+    found = await session.get(Message, message_id)
+    if found is None:
+        raise MessageNotFoundError()
+    conversation = await _lock_mine(session, found.conversation_id, principal)
+    message = await session.get(Message, message_id, populate_existing=True)
+    assert message is not None
+    if message.sender_id != principal.user_id:
+        raise NotTheSenderError()
+    if message.kind != MessageKind.TEXT or message.deleted_at is not None:
+        raise MessageNotEditableError()
+    if conversation.state != _S.OPEN:
+        raise ConversationClosedError()
+    return message, conversation
+
+
+def _keep(session: WriteSession, message: Message, action: str, by_id: uuid.UUID) -> None:
+    session.add(
+        MessageRevision(
+            id=new_id(),
+            message_id=message.id,
+            action=action,
+            body=message.body,
+            original_body=message.original_body,
+            mask_kinds=list(message.mask_kinds),
+            attachment_ids=list(message.attachment_ids),
+            by_id=by_id,
+            at=clock.now(),
+        )
+    )
+
+
+async def do_edit(
+    session: WriteSession, message_id: uuid.UUID, principal: Principal, body: MessageEdit
+) -> Posted:
+    """The sender rewrites a message; what it said before is kept (disputes)."""
+    message, conversation = await _own_message(session, message_id, principal)
+    _keep(session, message, "edit", principal.user_id)
+    text, original, kinds = body.body, None, []
+    if conversation.unmasked_at is None:
+        hidden = masking.mask_contacts(text)
+        if hidden.masked:
+            original, text, kinds = text, hidden.text, sorted(map(str, hidden.kinds))
+    message.body, message.original_body, message.mask_kinds = text, original, kinds
+    message.edited_at = clock.now()
+    await session.flush()
+    await _announce(session, conversation, "message.updated", message)
+    return Posted(message, conversation, _notice(message))
+
+
+async def do_delete(session: WriteSession, message_id: uuid.UUID, principal: Principal) -> Message:
+    """The sender takes a message back: the others see that it was deleted; staff still
+    see what it said (kept as a revision)."""
+    message, conversation = await _own_message(session, message_id, principal)
+    _keep(session, message, "delete", principal.user_id)
+    message.body, message.original_body, message.mask_kinds = "", None, []
+    message.attachment_ids = []
+    message.deleted_at = clock.now()
+    await session.flush()
+    await _announce(session, conversation, "message.updated", message)
+    return message
+
+
+async def list_revisions(
+    session: ReadSession, message_id: uuid.UUID, principal: Principal
+) -> list[RevisionOut]:
+    """Earlier versions of a message: for its sender (as they were shown) and for staff
+    (with the words as written)."""
+    message = await session.get(Message, message_id)
+    if message is None:
+        raise MessageNotFoundError()
+    staff = principal.is_staff and principal.mfa
+    if message.sender_id != principal.user_id and not staff:
+        raise MessageNotFoundError()
+    rows = await session.scalars(
+        select(MessageRevision)
+        .where(MessageRevision.message_id == message_id)
+        .order_by(MessageRevision.at, MessageRevision.id)
+    )
+    return [
+        RevisionOut(
+            action=r.action,
+            body=r.body,
+            original_body=r.original_body if staff else None,
+            by_id=r.by_id,
+            at=r.at,
+        )
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def do_read(session: WriteSession, message_id: uuid.UUID, principal: Principal) -> ReadOut:
+    """The reader has seen everything up to this message: their unread count follows and
+    the other side's "read" ticks appear. Reading an older message changes nothing."""
+    message = await session.get(Message, message_id)
+    if message is None:
+        raise MessageNotFoundError()
+    conversation = await access_conversation(session, message.conversation_id, principal)
+    member = await session.get(
+        Member,
+        (conversation.id, principal.user_id),
+        with_for_update=True,
+        populate_existing=True,
+    )
+    assert member is not None
+    if message.seq > member.last_read_seq:
+        member.last_read_seq = message.seq
+        member.last_read_at = clock.now()
+        member.unread = int(
+            await session.scalar(
+                select(func.count()).where(
+                    Message.conversation_id == conversation.id,
+                    Message.seq > message.seq,
+                    Message.sender_id.is_distinct_from(principal.user_id),
+                )
+            )
+            or 0
+        )
+        await session.flush()
+        realtime.publish(
+            session,
+            members_of(conversation),
+            "message.read",
+            {
+                "conversation_id": str(conversation.id),
+                "user_id": str(principal.user_id),
+                "seq": member.last_read_seq,
+                "read_at": member.last_read_at.isoformat(),
+            },
+        )
+    return ReadOut(
+        conversation_id=conversation.id,
+        user_id=principal.user_id,
+        last_read_seq=member.last_read_seq,
+        unread=member.unread,
+    )
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    conversation: Conversation
+    member: Member
+    other_read_seq: int
+    title: str
+    participants: list[ParticipantOut]
+    last_message: Message | None
+
+
+async def list_conversations(
+    session: ReadSession, principal: Principal, *, cursor: str | None, limit: int
+) -> tuple[list[ConversationView], str | None]:
+    """The caller's conversations, the most recently active first."""
+    query = (
+        select(Member, Conversation)
+        .join(Conversation, Conversation.id == Member.conversation_id)
+        .where(Member.user_id == principal.user_id)
+    )
+    if cursor:
+        at, last_id = decode_cursor(cursor, 2)
+        query = query.where(tuple_(Member.activity_at, Member.conversation_id) < (at, last_id))
+    rows = (
+        await session.execute(
+            query.order_by(Member.activity_at.desc(), Member.conversation_id.desc()).limit(
+                limit + 1
+            )
+        )
+    ).all()
+    pairs = [(row.Member, row.Conversation) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = pairs[-1][0]
+        next_cursor = encode_cursor([last.activity_at, last.conversation_id])
+    return await _views(session, pairs), next_cursor
+
+
+async def load_conversation(
+    session: ReadSession, conversation_id: uuid.UUID, principal: Principal
+) -> ConversationView:
+    conversation = await access_conversation(session, conversation_id, principal)
+    member = await session.get(Member, (conversation.id, principal.user_id))
+    assert member is not None
+    (view,) = await _views(session, [(member, conversation)])
+    return view
+
+
+async def _views(
+    session: ReadSession, pairs: Sequence[tuple[Member, Conversation]]
+) -> list[ConversationView]:
+    """Titles, names, presence, the other side's read position and the newest message of
+    these conversations, a query each for all of them."""
+    if not pairs:
+        return []
+    conversations = [c for _, c in pairs]
+    ids = [c.id for c in conversations]
+    titles = await jobs.titles(session, {c.job_id for c in conversations})
+    clients = await jobs.client_names(session, {c.client_id for c in conversations})
+    pro_names = await pros.display_names(session, {c.pro_id for c in conversations})
+    online = await presence.presence_of(session, {u for c in conversations for u in members_of(c)})
+    reads = {
+        (row.conversation_id, row.user_id): row.last_read_seq
+        for row in await session.execute(
+            select(Member.conversation_id, Member.user_id, Member.last_read_seq).where(
+                Member.conversation_id.in_(ids)
+            )
+        )
+    }
+    newest = {
+        m.conversation_id: m
+        for m in await session.scalars(
+            select(Message)
+            .where(Message.conversation_id.in_(ids))
+            .order_by(Message.conversation_id, Message.seq.desc())
+            .ext(distinct_on(Message.conversation_id))
+        )
+    }
+    views = []
+    for member, conversation in pairs:
+        participants = [
+            ParticipantOut(
+                user_id=conversation.client_id,
+                role=CLIENT,
+                name=clients.get(conversation.client_id, ""),
+                online=online[conversation.client_id].online,
+                last_seen_at=online[conversation.client_id].last_seen_at,
+            ),
+            ParticipantOut(
+                user_id=conversation.pro_user_id,
+                role=PRO,
+                name=pro_names.get(conversation.pro_id, ""),
+                pro_id=conversation.pro_id,
+                online=online[conversation.pro_user_id].online,
+                last_seen_at=online[conversation.pro_user_id].last_seen_at,
+            ),
+        ]
+        other = next(u for u in members_of(conversation) if u != member.user_id)
+        views.append(
+            ConversationView(
+                conversation=conversation,
+                member=member,
+                other_read_seq=reads.get((conversation.id, other), 0),
+                title=titles.get(conversation.job_id, ""),
+                participants=participants,
+                last_message=newest.get(conversation.id),
+            )
+        )
+    return views
+
+
+async def list_messages(
+    session: ReadSession,
+    conversation: Conversation,
+    *,
+    cursor: str | None = None,
+    after: int | None = None,
+    limit: int = 50,
+) -> tuple[list[Message], str | None]:
+    """Newest first, each page older than ``cursor``; or, with ``after``, the messages
+    numbered after it, oldest first (catching up without a WebSocket)."""
+    query = select(Message).where(Message.conversation_id == conversation.id)
+    if after is not None:
+        rows = (
+            await session.scalars(
+                query.where(Message.seq > after).order_by(Message.seq).limit(limit)
+            )
+        ).all()
+        return list(rows), None
+    if cursor:
+        (before,) = decode_cursor(cursor, 1)
+        query = query.where(Message.seq < int(before))
+    rows = (await session.scalars(query.order_by(Message.seq.desc()).limit(limit + 1))).all()
+    items = list(rows[:limit])
+    next_cursor = encode_cursor([items[-1].seq]) if len(rows) > limit and items else None
+    return items, next_cursor
+
+
+async def unread_counts(session: ReadSession, user_id: uuid.UUID) -> UnreadOut:
+    """How many conversations and messages wait for the user (the inbox badge)."""
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(Member.unread > 0), func.coalesce(func.sum(Member.unread), 0)
+            ).where(Member.user_id == user_id)
+        )
+    ).one()
+    return UnreadOut(conversations=int(row[0]), messages=int(row[1]))
+
+
+@dataclass(frozen=True)
+class UnreadSummary:
+    messages: int
+    senders: list[str]  # who wrote, by the names the reader sees
+    titles: list[str]  # of the jobs the conversations are about
+
+
+async def unread_summary(
+    session: ReadSession, user_id: uuid.UUID, *, most: int = 3
+) -> UnreadSummary:
+    """What waits for the user, for the "unread messages" notice."""
+    rows = (
+        await session.execute(
+            select(Member.unread, Conversation)
+            .join(Conversation, Conversation.id == Member.conversation_id)
+            .where(Member.user_id == user_id, Member.unread > 0)
+            .order_by(Member.activity_at.desc())
+        )
+    ).all()
+    if not rows:
+        return UnreadSummary(0, [], [])
+    views = await _views(
+        session, [(Member(user_id=user_id), row.Conversation) for row in rows[:most]]
+    )
+    senders = [p.name for v in views for p in v.participants if p.user_id != user_id and p.name]
+    return UnreadSummary(
+        messages=sum(row.unread for row in rows),
+        senders=list(dict.fromkeys(senders)),
+        titles=list(dict.fromkeys(v.title for v in views if v.title)),
+    )
+
+
+# ---------------------------------------------------------------- shapes
+
+
+def _preview(message: Message, language: str) -> str:
+    if message.deleted_at is not None:
+        return translations(language).gettext("Message deleted")
+    text = render_system(message.data, language) if message.kind == MessageKind.SYSTEM else ""
+    text = text or message.body
+    if not text and message.attachment_ids:
+        return translations(language).gettext("Attachment")
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def preview_of(message: Message, language: str | None = None) -> str:
+    return _preview(message, language or get_language())
+
+
+def message_out(
+    message: Message, files: dict[uuid.UUID, media.FileInfo], *, language: str | None = None
+) -> MessageOut:
+    language = language or get_language()
+    body = render_system(message.data, language) if message.kind == MessageKind.SYSTEM else ""
+    return MessageOut(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        sender_id=message.sender_id,
+        kind=message.kind,
+        body=body or message.body,
+        masked=bool(message.mask_kinds),
+        mask_kinds=list(message.mask_kinds),
+        data=message.data,
+        attachments=[
+            AttachmentOut(
+                id=upload_id,
+                filename=files[upload_id].filename,
+                content_type=files[upload_id].content_type,
+                size=files[upload_id].size,
+                url=f"/api/v1/messages/{message.id}/attachments/{upload_id}",
+            )
+            for upload_id in message.attachment_ids
+            if upload_id in files
+        ],
+        created_at=message.created_at,
+        edited_at=message.edited_at,
+        deleted=message.deleted_at is not None,
+    )
+
+
+async def files_of(session: ReadSession, messages: Iterable[Message]) -> dict[uuid.UUID, Any]:
+    return await media.describe(session, [u for m in messages for u in m.attachment_ids])
+
+
+async def access_attachment(
+    session: WriteSession,
+    message_id: uuid.UUID,
+    upload_id: uuid.UUID,
+    principal: Principal,
+    client: ClientInfo | None = None,
+) -> media.DownloadLink:
+    """A short-lived link to a message's file, for the conversation's participants."""
+    message = await session.get(Message, message_id)
+    if message is None or upload_id not in message.attachment_ids:
+        raise MessageNotFoundError()
+    await access_conversation(session, message.conversation_id, principal)
+    return await media.access_download(session, upload_id, principal, client=client, may_view=True)
+
+
+# ---------------------------------------------------------------- real time
+
+
+async def typing_audience(
+    session: ReadSession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Who sees the user typing in this conversation (nobody unless they take part)."""
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None or conversation.state != _S.OPEN:
+        return []
+    if role_of(conversation, user_id) is None:
+        return []
+    return [u for u in members_of(conversation) if u != user_id]
+
+
+async def partners(session: ReadSession, user_id: uuid.UUID) -> set[uuid.UUID]:
+    """Everyone the user has a conversation with (who sees them come online)."""
+    mine = select(Member.conversation_id).where(Member.user_id == user_id).scalar_subquery()
+    rows = await session.scalars(
+        select(Member.user_id)
+        .where(Member.conversation_id.in_(mine), Member.user_id != user_id)
+        .distinct()
+        .limit(1000)
+    )
+    return set(rows.all())
