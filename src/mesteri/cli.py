@@ -101,6 +101,12 @@ def _print_logins(settings: Settings, port: int) -> None:
     typer.echo("\n".join(lines))
 
 
+# WebSockets: frames are small JSON; compression would cost memory per connection (zlib
+# state) for little gain, and no client frame needs more than a few KB.
+WS_DEFLATE = False
+WS_MAX_SIZE = 65_536
+
+
 def _serve(
     settings: Settings, url: str, *, host: str, port: int, with_worker: bool, workers: int = 1
 ) -> None:
@@ -119,6 +125,8 @@ def _serve(
             proxy_headers=True,
             log_config=None,
             access_log=False,
+            ws_per_message_deflate=WS_DEFLATE,
+            ws_max_size=WS_MAX_SIZE,
         )
         return
     from mesteri.app import create_app
@@ -133,6 +141,8 @@ def _serve(
         log_config=None,
         lifespan="on",
         access_log=False,
+        ws_per_message_deflate=WS_DEFLATE,
+        ws_max_size=WS_MAX_SIZE,
     )
     server = uvicorn.Server(config)
 

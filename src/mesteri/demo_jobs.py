@@ -35,6 +35,8 @@ from mesteri.jobs.schemas import JobIn
 from mesteri.kit import clock
 from mesteri.kit.db import WriteSession
 from mesteri.kit.statemachine import Actor
+from mesteri.messaging import service as messaging
+from mesteri.messaging.schemas import MessageIn
 from mesteri.milestones import service as milestones
 from mesteri.milestones.schemas import MilestoneTerms
 from mesteri.payments import providers
@@ -163,6 +165,13 @@ async def _deliver(session: WriteSession, pro: User, milestone_id: uuid.UUID, no
     await milestones.do_transition(
         session, milestone_id, "submit", _principal(pro), data={"note": note, "dod_done": [0, 1]}
     )
+
+
+async def _say(session: WriteSession, contract_id: uuid.UUID, who: User, text: str) -> None:
+    """A message in the contract's job room, written as ``who``."""
+    room = await messaging.contract_conversation(session, contract_id)
+    assert room is not None
+    await messaging.do_post(session, room.id, _principal(who), MessageIn(body=text))
 
 
 async def _ids(session: WriteSession, contract_id: uuid.UUID) -> list[uuid.UUID]:
@@ -366,6 +375,13 @@ async def _client_jobs(
         session, client, pro, pipe, _terms(("Reparație", 45_000, ["Fără scurgeri"]))
     )
     await _sign(session, unsigned, client)
+    # Before both signed, the pro's number is hidden from the client (and kept for staff).
+    await _say(
+        session,
+        unsigned,
+        pro,
+        "Am văzut contractul, îl semnez diseară. Dacă e urgent: 0722 123 456.",
+    )
 
     # In progress: one milestone paid, one delivered (waiting for review), one to fund.
     flat = await _job(session, client, "Instalație sanitară nouă în apartament", low=500_000)
@@ -381,6 +397,10 @@ async def _client_jobs(
         ),
     )
     await _sign(session, active, client, pro)
+    await _say(
+        session, active, client, "Bună ziua! Puteți începe luni? Vă las cheia la vecina de la 12."
+    )
+    await _say(session, active, pro, "Da, ajung luni la 8:30. Vă sun la 0744 555 010 când plec.")
     first, second, _third = await _ids(session, active)
     await _fund(session, client, first)
     await _deliver(session, pro, first, "Traseele sunt gata, proba a ținut 24 de ore.")

@@ -437,3 +437,24 @@ def test_quiet_hours_wrap_midnight() -> None:
     assert notifications.quiet_until(early, quiet) == datetime(2026, 3, 11, 5, 0, tzinfo=UTC)
     day = datetime(2026, 3, 11, 10, 0, tzinfo=UTC)
     assert notifications.quiet_until(day, quiet) is None
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://fcm.googleapis.com/fcm/send/x",  # not https
+        "https://10.0.0.5/push",  # an address, not a push service's host
+        "https://[::1]/push",
+        "https://metadata.internal/computeMetadata",
+        "https://printer.local/x",
+    ],
+)
+def test_push_subscriptions_must_point_at_a_public_https_host(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mesteri.notifications.service import UnsafePushEndpointError, check_push_endpoint
+
+    monkeypatch.setattr(get_settings(), "env", "prod")
+    with pytest.raises(UnsafePushEndpointError):
+        check_push_endpoint(endpoint)
+    check_push_endpoint("https://updates.push.services.mozilla.com/wpush/v2/abc")

@@ -422,12 +422,15 @@ async def append(
     )
     session.add(message)
     await session.flush()
+    # What people wrote counts as unread; the room's own story (system messages) does
+    # not: its news reach people as notifications.
+    counts = kind != MessageKind.SYSTEM
     await session.execute(
         update(Member)
         .where(Member.conversation_id == conversation.id)
         .values(
             activity_at=now,
-            unread=Member.unread + case((Member.user_id == sender_id, 0), else_=1),
+            unread=Member.unread + case((Member.user_id == sender_id, 0), else_=1 if counts else 0),
             last_read_seq=case(
                 (Member.user_id == sender_id, message.seq), else_=Member.last_read_seq
             ),
@@ -600,7 +603,8 @@ async def do_read(session: WriteSession, message_id: uuid.UUID, principal: Princ
                 select(func.count()).where(
                     Message.conversation_id == conversation.id,
                     Message.seq > message.seq,
-                    Message.sender_id.is_distinct_from(principal.user_id),
+                    Message.sender_id.is_not(None),
+                    Message.sender_id != principal.user_id,
                 )
             )
             or 0

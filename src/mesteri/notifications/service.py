@@ -12,12 +12,14 @@ hours hold the interrupting channels back until they end.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, select, update
@@ -66,6 +68,11 @@ class ChannelRequiredError(InvalidInputError):
 class InvalidTimeZoneError(InvalidInputError):
     code = "invalid_time_zone"
     message = "Choose a time zone such as Europe/Bucharest."
+
+
+class UnsafePushEndpointError(InvalidInputError):
+    code = "unsafe_push_endpoint"
+    message = "This push subscription cannot be used: its address must be https on a public host."
 
 
 class DeviceNotFoundError(NotFoundError):
@@ -452,6 +459,8 @@ async def do_register_device(
 ) -> Device:
     """A browser's push subscription or an app's FCM token, for this user. The same
     token registered again (a new sign-in on the device) moves to this user."""
+    if provider == DeviceProvider.WEBPUSH:
+        check_push_endpoint(token)
     now = clock.now()
     statement = insert(Device).values(
         id=new_id(),
@@ -478,6 +487,29 @@ async def do_register_device(
     device = await session.get(Device, device_id, populate_existing=True)
     assert device is not None
     return device
+
+
+def check_push_endpoint(endpoint: str) -> None:
+    """The server will POST to this address, so it must be a browser push service, not
+    something inside our network: https, a host name, not an address of this machine or
+    a private range. (Tests and dev may use a push service on loopback.)"""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if get_settings().dev_tools_enabled and host in ("127.0.0.1", "localhost"):
+        return
+    try:
+        ipaddress.ip_address(host)
+        literal = True
+    except ValueError:
+        literal = False
+    if (
+        parts.scheme != "https"
+        or not host
+        or literal
+        or "." not in host
+        or host.endswith((".local", ".internal", ".localhost"))
+    ):
+        raise UnsafePushEndpointError(field="subscription.endpoint")
 
 
 async def list_devices(session: ReadSession, user_id: uuid.UUID) -> Sequence[Device]:
