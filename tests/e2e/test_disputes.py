@@ -96,6 +96,12 @@ def test_dispute_offer_mediation_and_split_decision(
         assert_accessible(s, "dispute queue")
         s.goto(f"/admin/disputes/{dispute_id}")
         assert_accessible(s, "dispute desk")
+        # The desk reads the parties' job room as written (audited).
+        s.locator("#job-room").click()
+        s.wait_for_load_state("load")
+        expect(s.locator("#staff-messages")).to_contain_text("Vă sun la 0744 555 010")
+        assert_accessible(s, "the job room as written (staff)")
+        s.goto(f"/admin/disputes/{dispute_id}")
         decision = "form.resolve-form"
         s.check(f"{decision} input[name=outcome][value=split]")
         s.fill(f"{decision} input[name=pro_amount]", str(held // 2 // 100))

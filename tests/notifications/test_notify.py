@@ -304,12 +304,12 @@ async def test_a_burst_of_messages_makes_one_unread_email(live: LiveApp) -> None
         )
         assert posted.status_code == 201, posted.text
     await live.drain()
-    mails = lambda: [m for m in live.sent if m["to"] == owner.email and "unread" in m["subject"]]  # noqa: E731
+    mails = lambda: [m for m in live.sent if m["to"] == owner.email and "Unread" in m["subject"]]  # noqa: E731
     assert mails() == []  # the wait after the first message is not over
     await live.client.post(f"{API}/dev/clock", json={"advance": "PT6M"})
     await live.drain()
     (mail,) = mails()
-    assert mail["subject"] == "You have 4 unread messages on Mesteri"  # the quote and three
+    assert mail["subject"] == "Unread messages on Mesteri: 4"  # the quote and three
     assert "Mihai Instalatorul" in mail["body"]
     # A new burst, read before its wait is over: no second e-mail.
     last = await live.client.post(
@@ -458,3 +458,49 @@ def test_push_subscriptions_must_point_at_a_public_https_host(
     with pytest.raises(UnsafePushEndpointError):
         check_push_endpoint(endpoint)
     check_push_endpoint("https://updates.push.services.mozilla.com/wpush/v2/abc")
+
+
+async def test_a_published_job_is_announced_to_the_pros_it_suits(live: LiveApp) -> None:
+    from tests.fixtures.pros import BRASOV, BUCHAREST, PAINTING, PLUMBING
+
+    owner = await _person(live)
+    near = await _verified_pro(live)
+    async with unit_of_work(live.app.state.write_sessions) as session:
+        from tests.fixtures.market import make_verified_pro
+
+        painter = await make_verified_pro(
+            live.client,
+            session,
+            crafts=[{"category_id": str(PAINTING), "primary": True, "years": 3}],
+        )
+        far = await make_verified_pro(live.client, session, place_id=str(BRASOV))
+    posted = await live.client.post(
+        f"{API}/jobs",
+        json={
+            "title": "Desfundare chiuvetă",
+            "description": "Chiuveta din bucătărie nu se scurge deloc.",
+            "category_id": str(PLUMBING),
+            "place_id": str(BUCHAREST),
+            "budget_type": "fixed",
+            "budget_min": 20000,
+            "budget_max": 40000,
+            "currency": "RON",
+            "publish": True,
+        },
+        headers=owner.headers,
+    )
+    assert posted.status_code == 201, posted.text
+    await live.drain()
+    for pro, expected in ((near, 1), (painter, 0), (far, 0), (owner, 0)):
+        listed = await live.client.get(f"{API}/notifications", headers=pro.headers)
+        leads = [n for n in listed.json()["items"] if n["kind"] == "lead.new"]
+        assert len(leads) == expected, (pro.email, leads)
+    (lead,) = [
+        n
+        for n in (await live.client.get(f"{API}/notifications", headers=near.headers)).json()[
+            "items"
+        ]
+        if n["kind"] == "lead.new"
+    ]
+    assert lead["title"] == "New job near you: Desfundare chiuvetă"
+    assert lead["link"] == f"/jobs/{posted.json()['id']}"

@@ -645,14 +645,24 @@ async def on_job_closed(session: Any, event: JobClosed) -> None:
     )
 
 
+# A new job is announced to at most this many matching pros, the nearest first: enough
+# for competing proposals, few enough that a lead stays worth reading.
+LEAD_ALERTS = 50
+
+
 async def do_announce_lead(session: WriteSession, job_id: uuid.UUID) -> int:
-    """Tell the pros who would see a newly published job on their lead board (once per
-    job and pro). How many were told."""
+    """Tell the nearest pros who would see a newly published job on their lead board
+    (once per job and pro). How many were told."""
     job = await session.get(Job, job_id)
     if job is None or job.state != JobState.OPEN:
         return 0
     matching = await pros.pros_for_lead(
-        session, category_id=job.category_id, lat=job.lat, lon=job.lon, market=job.market
+        session,
+        category_id=job.category_id,
+        lat=job.lat,
+        lon=job.lon,
+        market=job.market,
+        limit=LEAD_ALERTS,
     )
     budget = Money(job.budget_max, job.currency).format(MARKETS[job.market].default_language)
     told = 0

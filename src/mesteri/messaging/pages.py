@@ -24,6 +24,7 @@ from mesteri.kit.web import form_errors, render, see_other, templates, wants_pag
 from mesteri.media import service as media
 from mesteri.messaging import api as shapes
 from mesteri.messaging import masking, service
+from mesteri.messaging.errors import ConversationNotFoundError
 from mesteri.messaging.schemas import (
     MAX_ATTACHMENTS,
     MAX_BODY,
@@ -176,3 +177,33 @@ async def attachment(
 ) -> RedirectResponse:
     link = await service.access_attachment(session, message_id, upload_id, auth[1], client)
     return RedirectResponse(link.url, status_code=302)
+
+
+@router.get("/admin/contracts/{contract_id}/conversation")
+async def staff_conversation(
+    request: Request,
+    contract_id: uuid.UUID,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    client: Client,
+    before: Annotated[str | None, Query(max_length=400)] = None,
+) -> Response:
+    """The dispute desk reads a disputed contract's job room, hidden parts included."""
+    room = await service.contract_conversation(session, contract_id)
+    if room is None:
+        raise ConversationNotFoundError()
+    conversation = await service.access_for_staff(session, room.id, auth[1], client)
+    messages, older = await service.list_messages(
+        session, conversation, cursor=before, limit=PAGE_SIZE
+    )
+    files = await service.files_of(session, messages)
+    return render(
+        request,
+        "messaging/staff.html",
+        {
+            "room": conversation,
+            "contract_id": contract_id,
+            "items": [(service.message_out(m, files), m.original_body) for m in reversed(messages)],
+            "older": older,
+        },
+    )

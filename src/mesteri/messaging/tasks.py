@@ -37,7 +37,7 @@ async def alert_unread(user_id: str) -> None:
             session,
             person,
             "message.new",
-            subject=lazy("You have {count} unread messages on Mesteri"),
+            subject=lazy("Unread messages on Mesteri: {count}"),
             body=lazy("New messages from {names} about {titles}."),
             link="/inbox",
             dedupe_key=f"message.new:{alert.created_at.isoformat()}",
