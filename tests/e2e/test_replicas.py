@@ -1,117 +1,38 @@
 """The production shape: several `mesteri api` replicas on one PostgreSQL and one Redis.
 
-Uses the machine's PostgreSQL (``MESTERI_TEST_PG_URL``, default 127.0.0.1:5432) and Redis
-(``MESTERI_TEST_REDIS_URL``); skipped when they are absent, except in CI.
+Uses the machine's PostgreSQL and Redis (``tests/e2e/replicas.py``); skipped when they
+are absent, except in CI.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
+from tests.e2e.replicas import (
+    REDIS_URL,
+    api_processes,
+    fresh_database,
+    require_services,
+    server_env,
+)
 
 pytestmark = pytest.mark.slow
 
-PG_URL = os.environ.get("MESTERI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("MESTERI_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 PASSWORD = "sunny-Harbor-47"
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    if not (_reachable("127.0.0.1", 5432) and _reachable("127.0.0.1", 6379)):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs PostgreSQL on :5432 and Redis on :6379")
-        pytest.skip("no PostgreSQL on :5432 or Redis on :6379")
-    name = f"mesteri_replicas_{os.getpid()}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _env(url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MESTERI_")}
-    env.update(
-        MESTERI_ENV="test",
-        MESTERI_DATABASE_URL=url,
-        MESTERI_REDIS_URL=REDIS_URL,
-        MESTERI_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-@pytest.fixture(scope="module")
-def replicas(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    migrate = subprocess.run(
-        [sys.executable, "-m", "mesteri", "migrate"],
-        env=_env(database),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    logs: Path = tmp_path_factory.mktemp("replicas")
-    processes, urls = [], []
-    for i in range(2):
-        port = _free_port()
-        log = (logs / f"api-{i}.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "mesteri", "api", "--port", str(port)],
-                env=_env(database),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "replicas did not become ready"
-                time.sleep(0.3)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    require_services()
+    with fresh_database(f"mesteri_replicas_{os.getpid()}") as url:
+        env = server_env(url, REDIS_URL)
+        with api_processes(env, tmp_path_factory.mktemp("replicas")) as urls:
+            yield urls
 
 
 def test_replicas_share_rate_limits_and_sessions(replicas: list[str]) -> None:

@@ -613,26 +613,21 @@ async def _notify_decision(
     session: WriteSession, profile: ProProfile, *, approve: bool, reason: str | None
 ) -> None:
     """Tell the pro, in their language (delivered after commit by the worker)."""
-    link = "/pro/onboarding#step-verification"
     if approve:
-        await notifications.do_notify(
-            session,
-            profile.user_id,
-            "verification.decided",
-            subject=lazy("You are verified on Mesteri"),
-            body=lazy("Your documents were checked and your profile now shows the Verified badge."),
-            link=link,
-        )
+        subject = lazy("You are verified on Mesteri")
+        body = lazy("Your documents were checked and your profile now shows the Verified badge.")
     else:
-        await notifications.do_notify(
-            session,
-            profile.user_id,
-            "verification.decided",
-            subject=lazy("Your Mesteri verification was not accepted"),
-            body=lazy("We could not verify your profile: {reason} Please send new documents."),
-            link=link,
-            reason=reason or "",
-        )
+        subject = lazy("Your Mesteri verification was not accepted")
+        body = lazy("We could not verify your profile: {reason} Please send new documents.")
+    await notifications.do_notify(
+        session,
+        profile.user_id,
+        "verification.decided",
+        subject=subject,
+        body=body,
+        link="/pro/onboarding#step-verification",
+        reason=reason or "",
+    )
 
 
 # ---------------------------------------------------------------- saved pros, client profile
