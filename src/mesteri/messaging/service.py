@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from mesteri.accounts import service as accounts
 from mesteri.accounts.service import ClientInfo, Principal, check_staff
 from mesteri.config import get_settings
+from mesteri.disputes import service as disputes
 from mesteri.jobs import service as jobs
 from mesteri.kit import audit, clock, realtime
 from mesteri.kit import jobs as background
@@ -77,6 +78,7 @@ from mesteri.messaging.schemas import (
     UnreadOut,
 )
 from mesteri.messaging.system import render_system
+from mesteri.proposals import service as proposals
 from mesteri.pros import service as pros
 
 _S = ConversationState
@@ -147,8 +149,6 @@ async def access_for_staff(
     client: ClientInfo | None = None,
 ) -> Conversation:
     """Staff read a job room while its contract has a dispute (evidence); audited."""
-    from mesteri.disputes import service as disputes
-
     check_staff(principal)
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:
@@ -254,8 +254,6 @@ async def do_start(session: WriteSession, principal: Principal, body: StartIn) -
     """The caller's conversation about a job with the other party: the job room when they
     have a contract, else the pre-hire conversation — which exists only between the
     client and a pro who proposed or was invited."""
-    from mesteri.proposals import service as proposals
-
     job = await jobs.access_job(session, body.job_id, principal)
     if principal.user_id == job.client_id:
         if body.pro_id is None:
@@ -788,7 +786,8 @@ class UnreadSummary:
 async def unread_summary(
     session: ReadSession, user_id: uuid.UUID, *, most: int = 3
 ) -> UnreadSummary:
-    """What waits for the user, for the "unread messages" notice."""
+    """What waits for the user, for the "unread messages" notice: how many messages, and
+    who wrote about which jobs in the most recent conversations."""
     rows = (
         await session.execute(
             select(Member.unread, Conversation)
@@ -797,34 +796,40 @@ async def unread_summary(
             .order_by(Member.activity_at.desc())
         )
     ).all()
-    if not rows:
-        return UnreadSummary(0, [], [])
-    views = await _views(
-        session, [(Member(user_id=user_id), row.Conversation) for row in rows[:most]]
-    )
-    senders = [p.name for v in views for p in v.participants if p.user_id != user_id and p.name]
+    recent = [row.Conversation for row in rows[:most]]
+    titles = await jobs.titles(session, {c.job_id for c in recent})
+    clients = await jobs.client_names(session, {c.client_id for c in recent})
+    pro_names = await pros.display_names(session, {c.pro_id for c in recent})
+    senders = [
+        pro_names.get(c.pro_id, "") if c.client_id == user_id else clients.get(c.client_id, "")
+        for c in recent
+    ]
     return UnreadSummary(
         messages=sum(row.unread for row in rows),
-        senders=list(dict.fromkeys(senders)),
-        titles=list(dict.fromkeys(v.title for v in views if v.title)),
+        senders=[name for name in dict.fromkeys(senders) if name],
+        titles=[
+            title for title in dict.fromkeys(titles.get(c.job_id, "") for c in recent) if title
+        ],
     )
 
 
 # ---------------------------------------------------------------- shapes
 
 
-def _preview(message: Message, language: str) -> str:
+def preview_of(message: Message, language: str | None = None) -> str:
+    """A message in one short line, for the inbox (in ``language``, the request's)."""
+    t = translations(language or get_language()).gettext
     if message.deleted_at is not None:
-        return translations(language).gettext("Message deleted")
-    text = render_system(message.data, language) if message.kind == MessageKind.SYSTEM else ""
+        return t("Message deleted")
+    text = (
+        render_system(message.data, language or get_language())
+        if message.kind == MessageKind.SYSTEM
+        else ""
+    )
     text = text or message.body
     if not text and message.attachment_ids:
-        return translations(language).gettext("Attachment")
+        return t("Attachment")
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
-
-
-def preview_of(message: Message, language: str | None = None) -> str:
-    return _preview(message, language or get_language())
 
 
 def message_out(
@@ -859,7 +864,9 @@ def message_out(
     )
 
 
-async def files_of(session: ReadSession, messages: Iterable[Message]) -> dict[uuid.UUID, Any]:
+async def files_of(
+    session: ReadSession, messages: Iterable[Message]
+) -> dict[uuid.UUID, media.FileInfo]:
     return await media.describe(session, [u for m in messages for u in m.attachment_ids])
 
 

@@ -264,7 +264,7 @@ async def do_notify(
     key = dedupe_key or _dedupe_key(session, kind, subject, body, link, values)
     channels = await _channels(session, user_id, entry)
     now = clock.now()
-    notification_id = await session.scalar(
+    notification: Notification | None = await session.scalar(
         insert(Notification)
         .values(
             id=new_id(),
@@ -279,12 +279,10 @@ async def do_notify(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-        .returning(Notification.id)
+        .returning(Notification)
     )
-    if notification_id is None:
+    if notification is None:  # heard of this already
         return None
-    notification = await session.get(Notification, notification_id)
-    assert notification is not None
     t = translations(contact.language).gettext
     title, text = t(subject).format(**values), t(body).format(**values)
     url = _absolute(link)
