@@ -447,6 +447,7 @@ def test_quiet_hours_wrap_midnight() -> None:
         "https://[::1]/push",
         "https://metadata.internal/computeMetadata",
         "https://printer.local/x",
+        "http://+]c\U0006b517\x0186R",  # not a URL at all (found by the API fuzzer)
     ],
 )
 def test_push_subscriptions_must_point_at_a_public_https_host(

@@ -92,13 +92,20 @@ async def websocket(ws: WebSocket) -> None:
             await ws.close(CLOSE_AUTH, "sign in first")
         return
     assert hello is not None
+    # Where the client starts in its stream is read before it is attached: whatever is
+    # committed after that comes live or, if its notification was missed in between,
+    # from the table — nothing is skipped.
+    async with hub.connect() as conn:
+        newest = await realtime.last_event_id(conn, identity.id)
     resume = _resume_point(hello)
-    if resume is not None:
-        async with hub.connect() as conn:
-            if resume > await realtime.last_event_id(conn, identity.id):
-                resume = None  # a stream the server does not know: start afresh
+    if resume is not None and resume > newest:
+        resume = None  # a stream the server does not know: start afresh
     connection = Connection(
-        hub, ws, user_id=identity.id, session_id=identity.session_id, last_seq=resume
+        hub,
+        ws,
+        user_id=identity.id,
+        session_id=identity.session_id,
+        last_seq=newest if resume is None else resume,
     )
     connection.send(
         "ready",

@@ -491,8 +491,11 @@ def check_push_endpoint(endpoint: str) -> None:
     """The server will POST to this address, so it must be a browser push service, not
     something inside our network: https, a host name, not an address of this machine or
     a private range. (Tests and dev may use a push service on loopback.)"""
-    parts = urlsplit(endpoint)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname or ""
+    except ValueError as exc:  # not a URL at all (a bracket where a host should be)
+        raise UnsafePushEndpointError(field="subscription.endpoint") from exc
     if get_settings().dev_tools_enabled and host in ("127.0.0.1", "localhost"):
         return
     try:

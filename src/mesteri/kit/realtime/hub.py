@@ -66,13 +66,13 @@ class Connection:
         *,
         user_id: uuid.UUID,
         session_id: uuid.UUID,
-        last_seq: int | None,
+        last_seq: int,
     ) -> None:
         self.hub = hub
         self.socket = socket
         self.user_id = user_id
         self.session_id = session_id
-        # None: a new client; it starts after the newest event at the time it attached.
+        # The last event the client has: it gets everything after it, in order.
         self.last_seq = last_seq
         self.queue: asyncio.Queue[Event | _CatchUp] = asyncio.Queue(maxsize=hub.queue_size)
         self.closing: tuple[int, str] | None = None
@@ -127,7 +127,6 @@ class Connection:
                     await self._fill(None)
                     continue
                 if item.seq is not None:
-                    assert self.last_seq is not None
                     if item.seq <= self.last_seq:
                         continue  # sent already (from the table, or twice by the broker)
                     if item.seq > self.last_seq + 1 or item.data is None:
@@ -145,9 +144,6 @@ class Connection:
         table; a client too far behind is told to reload (``resync``)."""
         limit = self.hub.backlog_limit
         async with self.hub.connect() as conn:
-            if self.last_seq is None:
-                self.last_seq = await last_event_id(conn, self.user_id)
-                return
             missed = await backlog(
                 conn,
                 self.user_id,
@@ -161,6 +157,7 @@ class Connection:
             await self._write(Event("resync", {"last_event_id": newest}).frame())
             return
         for event in missed:
+            assert event.seq is not None  # every kept event has its number
             self.last_seq = event.seq
             await self._write(event.frame())
 
@@ -230,7 +227,8 @@ class Hub:
     # ------------------------------------------------------------ connections
 
     def attach(self, conn: Connection) -> None:
-        """Start sending to ``conn``: the client's resume point first, then live events."""
+        """Start sending to ``conn``: what its stream holds after its ``last_seq`` first,
+        then live events."""
         conns = self._by_user[conn.key]
         conns.add(conn)
         CONNECTIONS.inc()
