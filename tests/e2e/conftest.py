@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEMO_PASSWORD = os.environ.get("MESTERI_DEMO_PASSWORD", "demo-Mesteri-2026")
-READY_TIMEOUT = 90.0
+READY_TIMEOUT = 180.0  # a first start seeds the demo market: slow on a busy 2-CPU machine
 STOP_TIMEOUT = 30.0
 # Generous: the machine is small and other test runs share it.
 PAGE_TIMEOUT_MS = 30_000
