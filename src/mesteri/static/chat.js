@@ -93,7 +93,10 @@ function conversation(chat) {
       quote.className = "quote";
       const link = document.createElement("a");
       link.href = `/proposals/${message.data.proposal_id}`;
-      link.textContent = `${(message.data.price / 100).toFixed(2)} ${message.data.currency}`;
+      link.textContent = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+        style: "currency",
+        currency: message.data.currency,
+      }).format(message.data.price / 100);
       quote.append(link);
       li.append(quote);
     }
