@@ -463,7 +463,8 @@ async def _alert_if_away(session: WriteSession, user_ids: Sequence[uuid.UUID]) -
     starts a short wait, the e-mail (or push) after it sums up what is still unread."""
     from mesteri.messaging.tasks import alert_unread
 
-    away = [u for u, p in (await presence.presence_of(session, user_ids)).items() if not p.online]
+    online = await presence.online_among(session, user_ids)
+    away = [u for u in user_ids if u not in online]
     if not away:
         return
     now = clock.now()

@@ -148,6 +148,19 @@ async def leave_node(conn: AsyncConnection, node_id: uuid.UUID) -> list[uuid.UUI
     return users
 
 
+async def online_among(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these users have a WebSocket open somewhere (one indexed read)."""
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(PresenceRow.user_id).where(
+            PresenceRow.user_id.in_(ids), PresenceRow.seen_at > _fresh_after()
+        )
+    )
+    return set(rows.all())
+
+
 async def presence_of(
     session: AsyncSession, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Presence]:
@@ -155,15 +168,7 @@ async def presence_of(
     ids = list(dict.fromkeys(user_ids))
     if not ids:
         return {}
-    online = set(
-        (
-            await session.scalars(
-                select(PresenceRow.user_id).where(
-                    PresenceRow.user_id.in_(ids), PresenceRow.seen_at > _fresh_after()
-                )
-            )
-        ).all()
-    )
+    online = await online_among(session, ids)
     seen = {
         row.user_id: row.last_seen_at
         for row in await session.execute(
@@ -174,4 +179,4 @@ async def presence_of(
 
 
 async def is_online(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    return (await presence_of(session, [user_id]))[user_id].online
+    return bool(await online_among(session, [user_id]))
