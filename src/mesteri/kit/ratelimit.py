@@ -1,7 +1,10 @@
-"""Rate limits on credential endpoints (library ``limits``).
+"""Rate limits on credential endpoints and on sending messages (library ``limits``).
 
 In-memory storage for a single process; Redis storage when ``MESTERI_REDIS_URL`` is set,
-so several api replicas share one count.
+so several api replicas share one count. In memory the synchronous storage is used: its
+calls never wait, and the asynchronous one sweeps expired entries with a thread hop per
+key on every hit, which cost tens of percent of a CPU with a few hundred active senders
+(``bench/README.md``, the real-time benchmark).
 """
 
 from __future__ import annotations
@@ -10,46 +13,70 @@ import math
 import time
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter as LocalMovingWindowRateLimiter
 
 from mesteri.kit.errors import RateLimitedError
 
 
 class RateLimiter:
     def __init__(self, redis_url: str | None = None) -> None:
-        storage: Storage
+        self._shared: MovingWindowRateLimiter | None = None
+        self._local: LocalMovingWindowRateLimiter | None = None
         if redis_url:
-            storage = storage_from_string("async+" + redis_url, implementation="redispy")  # type: ignore[assignment]
+            storage: Storage = storage_from_string(  # type: ignore[assignment]
+                "async+" + redis_url, implementation="redispy"
+            )
+            self._shared_storage = storage
+            self._shared = MovingWindowRateLimiter(storage)
         else:
-            storage = MemoryStorage()
-        self.storage = storage
-        self._limiter = MovingWindowRateLimiter(storage)
+            self._local_storage = MemoryStorage()
+            self._local = LocalMovingWindowRateLimiter(self._local_storage)
+
+    async def _test(self, item: RateLimitItem, key: str) -> bool:
+        if self._local is not None:
+            return self._local.test(item, key)
+        assert self._shared is not None
+        return await self._shared.test(item, key)
+
+    async def _hit(self, item: RateLimitItem, key: str) -> bool:
+        if self._local is not None:
+            return self._local.hit(item, key)
+        assert self._shared is not None
+        return await self._shared.hit(item, key)
 
     async def check(self, rule: str, *keys: str) -> None:
         """Raise 429 if ``rule`` (e.g. ``"5/15minutes"``) is already used up for a key."""
         item = parse(rule)
         for key in keys:
-            if not await self._limiter.test(item, key):
+            if not await self._test(item, key):
                 raise RateLimitedError(await self._retry_after(item, key))
 
     async def hit(self, rule: str, *keys: str) -> None:
         """Count one event for each key; raise 429 when that exceeds the rule."""
         item = parse(rule)
         for key in keys:
-            if not await self._limiter.hit(item, key):
+            if not await self._hit(item, key):
                 raise RateLimitedError(await self._retry_after(item, key))
 
     async def record(self, rule: str, *keys: str) -> None:
         """Count one event (e.g. a failed login) without refusing this request."""
         item = parse(rule)
         for key in keys:
-            await self._limiter.hit(item, key)
+            await self._hit(item, key)
 
     async def reset(self) -> None:
-        await self.storage.reset()
+        if self._local is not None:
+            self._local_storage.reset()
+        else:
+            await self._shared_storage.reset()
 
     async def _retry_after(self, item: RateLimitItem, key: str) -> int:
-        stats = await self._limiter.get_window_stats(item, key)
+        if self._local is not None:
+            stats = self._local.get_window_stats(item, key)
+        else:
+            assert self._shared is not None
+            stats = await self._shared.get_window_stats(item, key)
         return max(1, math.ceil(stats.reset_time - time.time()))

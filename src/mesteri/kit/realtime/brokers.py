@@ -1,11 +1,14 @@
 """How live events reach every api process: PostgreSQL LISTEN/NOTIFY, or Redis pub/sub.
 
-PostgreSQL is the default and needs nothing more: the NOTIFY is part of the transaction
-that stored the events, so it is delivered exactly when, and only if, they commit, in
-commit order. With ``MESTERI_REDIS_URL`` set, events are published to Redis right after
-commit (one publisher task per process keeps them in order); a process that crashes in
-between loses only the live copy — receivers notice the gap at the user's next event and
-read it from the stream, and a reconnecting client resumes from the table anyway.
+PostgreSQL is the default and needs nothing more. Either way the events are sent right
+after the transaction that stored them commits, by one publisher task per process (so a
+process's events go out in commit order, several commits in one statement when they
+pile up). Not inside the transaction: PostgreSQL lets one notifying transaction commit
+at a time and holds that lock through the commit's disk flush, so every message would
+wait for the one before it (measured in ``bench/README.md``); a NOTIFY of its own needs no
+flush. A process that crashes between commit and publish loses only the live copy:
+receivers notice the gap at the user's next event and read it from the stream, and a
+reconnecting client resumes from the table anyway.
 
 A receiver whose connection to the broker broke may have missed events: after it is back,
 ``resumed`` is called so every connection catches up from its stream.
@@ -18,11 +21,6 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
-
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
-from sqlalchemy.types import Text
 
 from mesteri.kit.db import libpq_url
 
@@ -39,11 +37,8 @@ Resumed = Callable[[], None]
 class Broker(Protocol):
     name: str
 
-    def stage(self, session: Session, envelopes: Sequence[str]) -> None:
-        """Inside the committing transaction (SQLAlchemy's synchronous commit hook)."""
-
     def after_commit(self, envelopes: Sequence[str]) -> None:
-        """Right after that transaction committed."""
+        """Right after the transaction that stored them committed (never waits)."""
 
     async def send(self, envelopes: Sequence[str]) -> None:
         """Now, outside any transaction (events that are not kept)."""
@@ -54,23 +49,54 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
-_NOTIFY = text("SELECT pg_notify(:channel, p) FROM unnest(:payloads) AS p").bindparams(
-    bindparam("payloads", type_=ARRAY(Text))
-)
+class _Publisher:
+    """One task per process sends what commits hand over, in their order; what piled up
+    while it was sending goes out together."""
+
+    def __init__(self) -> None:
+        self._outgoing: asyncio.Queue[Sequence[str]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def after_commit(self, envelopes: Sequence[str]) -> None:
+        if self._outgoing is None:
+            self._outgoing = asyncio.Queue()
+        self._outgoing.put_nowait(envelopes)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._publish_loop())
+
+    async def _publish_loop(self) -> None:
+        assert self._outgoing is not None
+        while True:
+            batch = list(await self._outgoing.get())
+            while not self._outgoing.empty():
+                batch.extend(self._outgoing.get_nowait())
+            try:
+                await self.send(batch)
+            except Exception:  # the stream keeps them: receivers fill the gap later
+                log.exception("realtime publish failed", extra={"broker": type(self).__name__})
+
+    async def send(self, envelopes: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    async def _stop_publishing(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
-class PostgresBroker:
+class PostgresBroker(_Publisher):
     name = "postgres"
 
     def __init__(self, database_url: str | None) -> None:
+        super().__init__()
         self._dsn = libpq_url(database_url) if database_url else None
         self._pool: Any = None
 
-    def stage(self, session: Session, envelopes: Sequence[str]) -> None:
-        session.execute(_NOTIFY, {"channel": CHANNEL, "payloads": list(envelopes)})
-
     def after_commit(self, envelopes: Sequence[str]) -> None:
-        return None  # delivered by the commit itself
+        if self._dsn is not None:  # unconfigured (a CLI command): no process listens
+            super().after_commit(envelopes)
 
     async def send(self, envelopes: Sequence[str]) -> None:
         pool = await self._sender_pool()
@@ -125,40 +151,20 @@ class PostgresBroker:
             attempt = max(attempt, 1)
 
     async def close(self) -> None:
+        await self._stop_publishing()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
 
 
-class RedisBroker:
+class RedisBroker(_Publisher):
     name = "redis"
 
     def __init__(self, redis_url: str) -> None:
         import redis.asyncio as redis
 
-        self._url = redis_url
+        super().__init__()
         self._redis = redis.Redis.from_url(redis_url)
-        self._outgoing: asyncio.Queue[Sequence[str]] | None = None
-        self._publisher: asyncio.Task[None] | None = None
-
-    def stage(self, session: Session, envelopes: Sequence[str]) -> None:
-        return None  # published after commit
-
-    def after_commit(self, envelopes: Sequence[str]) -> None:
-        if self._outgoing is None:
-            self._outgoing = asyncio.Queue()
-        self._outgoing.put_nowait(envelopes)
-        if self._publisher is None or self._publisher.done():
-            self._publisher = asyncio.get_running_loop().create_task(self._publish_loop())
-
-    async def _publish_loop(self) -> None:
-        assert self._outgoing is not None
-        while True:
-            envelopes = await self._outgoing.get()
-            try:
-                await self.send(envelopes)
-            except Exception:  # the stream keeps them: receivers fill the gap later
-                log.exception("realtime publish to Redis failed")
 
     async def send(self, envelopes: Sequence[str]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -190,10 +196,7 @@ class RedisBroker:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
-        if self._publisher is not None:
-            self._publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._publisher
+        await self._stop_publishing()
         await self._redis.aclose()
 
 
@@ -213,8 +216,7 @@ async def _first_of(*flags: asyncio.Event, within: float) -> None:
             wait.cancel()
 
 
-# Until configured, events are staged as NOTIFYs in the transaction, which needs no
-# connection of its own: jobs and the CLI publish correctly without any set-up.
+# Until configured (CLI commands), nothing is sent: no api process is there to listen.
 _broker: Broker = PostgresBroker(None)
 
 

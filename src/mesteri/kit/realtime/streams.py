@@ -3,10 +3,11 @@
 ``publish`` only notes the event on the session. At commit (SQLAlchemy's
 ``before_commit``, inside the transaction) every noted event gets the next number of each
 recipient's stream — all of the transaction's recipients in one statement, locked in
-user-id order, so two transactions never deadlock — is stored, and is handed to the
-broker. Because a stream's counter row stays locked until commit, a user's events commit
-in the order of their numbers: a gap seen by a receiver can always be filled from the
-table, and a resumed client gets exactly what it missed.
+user-id order, so two transactions never deadlock — and is stored; once the transaction
+committed (``after_commit``) the broker sends it. Because a stream's counter row stays
+locked until commit, a user's events commit in the order of their numbers: a gap seen by
+a receiver can always be filled from the table, and a resumed client gets exactly what it
+missed.
 
 Events that are not worth keeping (typing, presence) go through ``broadcast`` at once.
 """
@@ -107,9 +108,6 @@ def _store_pending(session: Session) -> None:
     if pending:
         envelopes = _store(session, pending) + envelopes
     if envelopes:
-        from mesteri.kit.realtime.brokers import current_broker
-
-        current_broker().stage(session, envelopes)
         session.info.setdefault(_OUTGOING, []).extend(envelopes)
 
 
