@@ -198,3 +198,53 @@ async def test_signing_out_closes_the_open_socket(served: Served, chat: Chat) ->
     assert out.status_code == 204, out.text
     await asyncio.wait_for(socket._reader, 10)
     assert socket.ws.close_code == CLOSE_SESSION_ENDED
+
+
+async def test_messages_can_be_sent_over_the_socket(served: Served, chat: Chat) -> None:
+    other = await make_chat(served.http, served.database_url)
+    pro = await Socket.open(served.base_url, chat.pro.token)
+    client = await Socket.open(served.base_url, chat.client.token)
+    await pro.send(
+        {
+            "type": "send",
+            "ref": "r1",
+            "conversation_id": chat.conversation_id,
+            "body": "Sunați la 0721 234 567",
+            "client_token": "t-1",
+        }
+    )
+    (sent,) = await pro.wait_for("sent")
+    assert sent["data"]["ref"] == "r1"
+    message = sent["data"]["message"]
+    assert message["body"] == "Sunați la •••"
+    assert message["notice"] is not None
+    (arrived,) = await client.wait_for("message.new")
+    assert arrived["data"]["id"] == message["id"]
+    # The same client token again: the first message, not a second one.
+    await pro.send(
+        {
+            "type": "send",
+            "ref": "r2",
+            "conversation_id": chat.conversation_id,
+            "body": "x",
+            "client_token": "t-1",
+        }
+    )
+    again = (await pro.wait_for("sent", 2))[1]
+    assert again["data"]["message"]["id"] == message["id"]
+    # Someone else's conversation, and frames that are not a message.
+    await pro.send(
+        {"type": "send", "ref": "r3", "conversation_id": other.conversation_id, "body": "Bună"}
+    )
+    await pro.send({"type": "send", "ref": "r4", "conversation_id": "nope", "body": "Bună"})
+    await pro.send(
+        {"type": "send", "ref": "r5", "conversation_id": chat.conversation_id, "body": ""}
+    )
+    errors = {e["data"]["ref"]: e["data"]["code"] for e in await pro.wait_for("error", 3)}
+    assert errors == {"r3": "conversation_not_found", "r4": "bad_frame", "r5": "empty_message"}
+    listed = await served.http.get(
+        f"{API}/conversations/{chat.conversation_id}/messages", headers=chat.client.headers
+    )
+    assert [m["id"] for m in listed.json()["items"] if m["kind"] == "text"] == [message["id"]]
+    for socket in (pro, client):
+        await socket.close()

@@ -4,7 +4,10 @@ The first frame authenticates — ``{"type": "auth", "token": "<access token>"}`
 ``{"type": "hello"}`` for pages signed in with the session cookie (accepted only from
 this site's own origin) — and may say the last event id the client saw (``"resume"``):
 it then gets exactly what it missed, then everything live. Clients send ``ping`` (answered
-with ``pong``) at least every ``ws_idle_seconds``, and ``typing`` while someone writes.
+with ``pong``) at least every ``ws_idle_seconds``, ``typing`` while someone writes, and
+``send`` to post a message (the same rules as ``POST /conversations/{id}/messages``,
+answered with ``sent`` or an ``error`` carrying the client's ``ref``): the socket is the
+main way in, the REST API the fallback.
 """
 
 from __future__ import annotations
@@ -18,23 +21,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
 
 from mesteri.accounts import service as accounts
 from mesteri.accounts.deps import SESSION_COOKIE
-from mesteri.accounts.service import Identity
+from mesteri.accounts.service import Identity, Principal
 from mesteri.config import get_settings
-from mesteri.kit import realtime
-from mesteri.kit.db import FastReader, ReadSession
+from mesteri.kit import i18n, realtime
+from mesteri.kit.db import FastReader, ReadSession, unit_of_work
 from mesteri.kit.errors import DomainError
+from mesteri.kit.ratelimit import RateLimiter
 from mesteri.kit.realtime import CLOSE_AUTH, Connection, Hub
 from mesteri.messaging import service
+from mesteri.messaging.api import SEND_RATE, posted_out
+from mesteri.messaging.schemas import MessageIn
 
 router = APIRouter()
 
 AUTH_SECONDS = 10.0
 HEARTBEAT_SECONDS = 25
 TYPING_EVERY_SECONDS = 2.0  # "still typing" at most this often per conversation
-MAX_FRAME = 4096
+MAX_FRAME = 20_000  # characters: a message of 4,000, JSON-escaped
 
 
 def _same_site(ws: WebSocket) -> bool:
@@ -119,7 +126,7 @@ async def websocket(ws: WebSocket) -> None:
         connection.send("resync", None)
     hub.attach(connection)
     try:
-        await _receive_loop(ws, connection)
+        await _receive_loop(ws, connection, identity.principal)
     except (WebSocketDisconnect, TimeoutError, RuntimeError):
         pass  # the client left, went silent, or the socket closed under us
     finally:
@@ -127,7 +134,8 @@ async def websocket(ws: WebSocket) -> None:
         await connection.wait_closed()
 
 
-async def _receive_loop(ws: WebSocket, connection: Connection) -> None:
+async def _receive_loop(ws: WebSocket, connection: Connection, principal: Principal) -> None:
+    """One frame at a time: a client's messages are posted in the order it sent them."""
     idle = get_settings().ws_idle_seconds
     last_typing: dict[str, float] = {}
     while connection.closing is None:
@@ -137,8 +145,37 @@ async def _receive_loop(ws: WebSocket, connection: Connection) -> None:
             connection.send("pong")
         elif kind == "typing" and frame is not None:
             await _typing(ws, connection, frame, last_typing)
+        elif kind == "send" and frame is not None:
+            await _send(ws, connection, principal, frame)
         else:
             connection.send("error", {"code": "bad_frame"})
+
+
+async def _send(
+    ws: WebSocket, connection: Connection, principal: Principal, frame: dict[str, Any]
+) -> None:
+    """Post a message as ``POST /conversations/{id}/messages`` would, in a transaction of
+    its own; the answer (or the error) names the client's ``ref``."""
+    ref = frame.get("ref") if isinstance(frame.get("ref"), str | int) else None
+    try:
+        conversation_id = uuid.UUID(str(frame.get("conversation_id")))
+        body = MessageIn.model_validate(
+            {k: frame[k] for k in ("body", "attachment_ids", "client_token") if k in frame}
+        )
+    except (ValueError, ValidationError):
+        connection.send("error", {"ref": ref, "code": "bad_frame"})
+        return
+    limiter: RateLimiter = ws.app.state.limiter
+    try:
+        await limiter.hit(SEND_RATE, f"message:{principal.user_id}")
+        async with unit_of_work(ws.app.state.write_sessions) as session:
+            posted = await service.do_post(session, conversation_id, principal, body)
+            shaped = await posted_out(session, posted)
+    except DomainError as exc:
+        text = i18n.gettext(exc.msgid, **exc.params)
+        connection.send("error", {"ref": ref, "code": exc.code, "message": text})
+        return
+    connection.send("sent", {"ref": ref, "message": shaped.model_dump(mode="json")})
 
 
 async def _typing(
