@@ -447,3 +447,28 @@ async def test_hiring_closes_the_other_conversations_and_moves_to_the_job_room(
     assert {(r["kind"], r["state"]) for r in rooms} == {("contract", "open"), ("job", "closed")}
     before = next(r for r in rooms if r["kind"] == "job")
     assert before["closed_reason"] == "moved_to_contract"
+
+
+async def test_posting_a_message_runs_a_fixed_number_of_statements(
+    client: httpx.AsyncClient, engine: Any, talk: tuple[Party, Party, dict[str, Any]]
+) -> None:
+    """The hot path of chat: what one message costs the database, statement by statement.
+    Asserted exactly, so an added query is a decision, not an accident."""
+    from tests.conftest import count_queries
+
+    buyer, _pro, conversation = talk
+    await _send(client, buyer, conversation["id"], "încălzire")  # the pro's alert is due
+    with count_queries(engine) as statements:
+        sent = await _send(client, buyer, conversation["id"], "Bună ziua")
+    assert sent.status_code == 201
+    done = [s.split()[0].upper() for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
+    assert done == [
+        "SELECT",  # the conversation, locked (its row numbers the message)
+        "UPDATE",  # its number and time
+        "INSERT",  # the message
+        "UPDATE",  # both members: unread, inbox order
+        "SELECT",  # is the pro online
+        "INSERT",  # their "unread" alert: there already, so nothing (and no second job)
+        "INSERT",  # the two users' stream numbers, at commit
+        "INSERT",  # the two stream events
+    ], statements
