@@ -472,3 +472,20 @@ async def test_posting_a_message_runs_a_fixed_number_of_statements(
         "INSERT",  # the two users' stream numbers, at commit
         "INSERT",  # the two stream events
     ], statements
+
+
+async def test_the_proposal_itself_hides_contact_details_until_accepted(
+    client: httpx.AsyncClient, db: WriteSession
+) -> None:
+    buyer = await make_client(client)
+    pro = await make_verified_pro(client, db)
+    job = await insert_job(db, buyer.user_id)
+    proposal = await _propose(client, job.id, pro)
+    assert proposal["message"] == f"Pot începe luni. Sunați-mă: {MARKER}"
+    seen = await client.get(f"{API}/proposals/{proposal['id']}", headers=buyer.headers)
+    assert seen.json()["message"] == f"Pot începe luni. Sunați-mă: {MARKER}"
+    assert "0744" not in seen.text
+    accepted = await client.post(f"{API}/proposals/{proposal['id']}/accept", headers=buyer.headers)
+    assert accepted.status_code == 200, accepted.text
+    hired = await client.get(f"{API}/proposals/{proposal['id']}", headers=buyer.headers)
+    assert hired.json()["message"] == "Pot începe luni. Sunați-mă: 0744 123 456"

@@ -15,6 +15,7 @@ from mesteri.jobs.models import Job
 from mesteri.kit.db import DbRead, DbWrite, ReadSession
 from mesteri.kit.idempotency import IdempotencyKey, idempotent
 from mesteri.kit.pagination import Page
+from mesteri.messaging.masking import mask_contacts
 from mesteri.payments.schemas import FeeQuoteOut
 from mesteri.proposals import service
 from mesteri.proposals.models import Proposal, ProposalRevision, ProposalState
@@ -41,6 +42,14 @@ STATE_PATTERN = "^(" + "|".join(s.value for s in ProposalState) + ")$"
 # ---------------------------------------------------------------- shaping
 
 
+def shown_message(proposal: Proposal, text: str) -> str:
+    """A proposal's words as the parties see them: contact details hidden until the
+    client accepts it (the same rule as the conversation, ``messaging.masking``)."""
+    if proposal.state == ProposalState.ACCEPTED:
+        return text
+    return mask_contacts(text).text
+
+
 def proposal_fields(proposal: Proposal) -> dict[str, object]:
     return {
         "id": proposal.id,
@@ -50,7 +59,7 @@ def proposal_fields(proposal: Proposal) -> dict[str, object]:
         "price": proposal.price,
         "currency": proposal.currency,
         "duration_days": proposal.duration_days,
-        "message": proposal.message,
+        "message": shown_message(proposal, proposal.message),
         "questions": [QuestionOut(**q) for q in proposal.questions],
         "milestones": [MilestoneTermsOut(**m) for m in proposal.milestones],
         "revision": proposal.revision,
@@ -91,13 +100,13 @@ def card_out(card: service.ProCard) -> ProCardOut:
     )
 
 
-def revision_out(revision: ProposalRevision) -> RevisionOut:
+def revision_out(proposal: Proposal, revision: ProposalRevision) -> RevisionOut:
     return RevisionOut(
         number=revision.number,
         author=revision.author,
         price=revision.price,
         duration_days=revision.duration_days,
-        message=revision.message,
+        message=shown_message(proposal, revision.message),
         milestones=[MilestoneTermsOut(**m) for m in revision.milestones],
         created_at=revision.created_at,
     )
@@ -123,7 +132,9 @@ async def detail_out(
         **proposal_fields(proposal),
         pro=card_out(cards[proposal.pro_id]),
         actions=service.actions_for(proposal, principal),
-        revisions=[revision_out(r) for r in await service.list_revisions(session, proposal.id)],
+        revisions=[
+            revision_out(proposal, r) for r in await service.list_revisions(session, proposal.id)
+        ],
     )
 
 
