@@ -464,13 +464,9 @@ async def test_posting_a_message_runs_a_fixed_number_of_statements(
     done = [s.split()[0].upper() for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
     assert done == [
         "SELECT",  # the conversation, locked (its row numbers the message)
-        "UPDATE",  # its number and time
-        "INSERT",  # the message
-        "UPDATE",  # both members: unread, inbox order
-        "SELECT",  # is the pro online
-        "INSERT",  # their "unread" alert: there already, so nothing (and no second job)
-        "INSERT",  # the two users' stream numbers, at commit
-        "INSERT",  # the two stream events
+        "WITH",  # the message, its number, both members' unread and inbox order, and
+        #          the pro's "unread" alert unless online: there already, so no second job
+        "WITH",  # at commit, the two users' stream numbers and the two stream events
     ], statements
 
 

@@ -192,6 +192,28 @@ async def test_presence_online_and_offline_with_last_seen(served: Served, chat: 
     await client.close()
 
 
+async def test_only_a_reader_who_is_away_gets_an_unread_alert(
+    served: Served, chat: Chat
+) -> None:
+    import asyncpg
+
+    async def alerted(sql: str = "SELECT user_id FROM message_alerts") -> set[str]:
+        conn = await asyncpg.connect(served.database_url)
+        try:
+            rows = await conn.fetch(sql)
+        finally:
+            await conn.close()
+        return {str(r["user_id"]) for r in rows}
+
+    await alerted("DELETE FROM message_alerts RETURNING user_id")  # the proposal's
+    client = await Socket.open(served.base_url, chat.client.token)
+    await post(served.http, chat.pro, chat.conversation_id, "Vă scriu acum")
+    assert chat.client.user_id not in await alerted()  # reading live
+    await client.close()
+    await post(served.http, chat.pro, chat.conversation_id, "Și încă ceva")
+    assert chat.client.user_id in await alerted()
+
+
 async def test_signing_out_closes_the_open_socket(served: Served, chat: Chat) -> None:
     socket = await Socket.open(served.base_url, chat.pro.token)
     out = await served.http.post(f"{API}/auth/logout", json={}, headers=chat.pro.headers)

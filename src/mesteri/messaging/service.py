@@ -19,11 +19,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy import CTE, Uuid, and_, case, func, literal, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mesteri.accounts import service as accounts
 from mesteri.accounts.service import ClientInfo, Principal, check_staff
@@ -402,43 +403,95 @@ async def append(
         hidden = masking.mask_contacts(body)
         if hidden.masked:
             original, body, kinds = body, hidden.text, sorted(map(str, hidden.kinds))
-    conversation.last_seq += 1
-    conversation.last_message_at = now
-    message = Message(
-        id=new_id(),
-        conversation_id=conversation.id,
-        seq=conversation.last_seq,
-        sender_id=sender_id,
-        kind=kind,
-        body=body,
-        original_body=original,
-        mask_kinds=kinds,
-        data=data or {},
-        attachment_ids=list(attachment_ids),
-        client_token=client_token,
-        created_at=now,
+    seq = conversation.last_seq + 1
+    row = {
+        "id": new_id(),
+        "conversation_id": conversation.id,
+        "seq": seq,
+        "sender_id": sender_id,
+        "kind": kind,
+        "body": body,
+        "original_body": original,
+        "mask_kinds": kinds,
+        "data": data or {},
+        "attachment_ids": list(attachment_ids),
+        "client_token": client_token,
+        "created_at": now,
+    }
+    # What people wrote counts as unread and alerts those who are away; the room's own
+    # story (system messages) does not: its news reach people as notifications.
+    written = kind != MessageKind.SYSTEM
+    readers = [u for u in members_of(conversation) if u != sender_id] if written else []
+    alert_due = now + timedelta(minutes=get_settings().message_alert_minutes)
+    alerted = _alerts_if_away(readers, alert_due, now)
+    # One round trip: the message, the conversation's number, both members' unread count
+    # and inbox order, and the readers' "unread" alerts.
+    found = (
+        await session.execute(
+            insert(Message)
+            .values(row)
+            .add_cte(_numbered(conversation, seq, now))
+            .add_cte(_members_moved(conversation, sender_id, seq, now, counts=written))
+            .add_cte(alerted)
+            .returning(Message, select(func.array_agg(alerted.c.user_id)).scalar_subquery())
+        )
+    ).one()
+    message: Message = found[0]
+    alerted_ids: list[uuid.UUID] = found[1] or []
+    set_committed_value(conversation, "last_seq", seq)
+    set_committed_value(conversation, "last_message_at", now)
+    await _announce(session, conversation, "message.new", message)
+    if alerted_ids:
+        from mesteri.messaging.tasks import alert_unread  # the task module imports this one
+
+        for user_id in alerted_ids:
+            await background.defer(session, alert_unread, run_at=alert_due, user_id=str(user_id))
+    return message
+
+
+def _numbered(conversation: Conversation, seq: int, now: datetime) -> CTE:
+    return (
+        update(Conversation)
+        .where(Conversation.id == conversation.id)
+        .values(last_seq=seq, last_message_at=now)
+        .cte("numbered")
     )
-    session.add(message)
-    await session.flush()
-    # What people wrote counts as unread; the room's own story (system messages) does
-    # not: its news reach people as notifications.
-    counts = kind != MessageKind.SYSTEM
-    await session.execute(
+
+
+def _members_moved(
+    conversation: Conversation,
+    sender_id: uuid.UUID | None,
+    seq: int,
+    now: datetime,
+    *,
+    counts: bool,
+) -> CTE:
+    by_sender = Member.user_id == sender_id
+    return (
         update(Member)
         .where(Member.conversation_id == conversation.id)
         .values(
             activity_at=now,
-            unread=Member.unread + case((Member.user_id == sender_id, 0), else_=1 if counts else 0),
-            last_read_seq=case(
-                (Member.user_id == sender_id, message.seq), else_=Member.last_read_seq
-            ),
+            unread=Member.unread + case((by_sender, 0), else_=1 if counts else 0),
+            last_read_seq=case((by_sender, seq), else_=Member.last_read_seq),
         )
-        .execution_options(synchronize_session=False)
+        .cte("members_moved")
     )
-    await _announce(session, conversation, "message.new", message)
-    if kind != MessageKind.SYSTEM:
-        await _alert_if_away(session, [u for u in members_of(conversation) if u != sender_id])
-    return message
+
+
+def _alerts_if_away(user_ids: Sequence[uuid.UUID], due: datetime, now: datetime) -> CTE:
+    """Someone away from the app hears of new messages once per burst: the first message
+    starts a short wait (an alert row), the e-mail (or push) at ``due`` sums up what is
+    still unread. Returns the users whose wait starts now."""
+    user = func.unnest(literal(list(user_ids), ARRAY(Uuid))).column_valued("u")
+    away = select(user, literal(due), literal(now)).where(~presence.online_clause(user))
+    return (
+        insert(UnreadAlert)
+        .from_select(["user_id", "due_at", "created_at"], away)
+        .on_conflict_do_nothing(index_elements=["user_id"])
+        .returning(UnreadAlert.user_id)
+        .cte("alerted")
+    )
 
 
 async def _announce(
@@ -456,29 +509,6 @@ async def _announce(
         language = languages.get(user, get_settings().market_profile.default_language)
         payload = message_out(message, files, language=language).model_dump(mode="json")
         realtime.publish(session, [user], event, payload)
-
-
-async def _alert_if_away(session: WriteSession, user_ids: Sequence[uuid.UUID]) -> None:
-    """Someone away from the app hears of new messages once per burst: the first message
-    starts a short wait, the e-mail (or push) after it sums up what is still unread."""
-    from mesteri.messaging.tasks import alert_unread
-
-    online = await presence.online_among(session, user_ids)
-    away = [u for u in user_ids if u not in online]
-    if not away:
-        return
-    now = clock.now()
-    due = now + timedelta(minutes=get_settings().message_alert_minutes)
-    created = (
-        await session.scalars(
-            insert(UnreadAlert)
-            .values([{"user_id": u, "due_at": due, "created_at": now} for u in away])
-            .on_conflict_do_nothing(index_elements=["user_id"])
-            .returning(UnreadAlert.user_id)
-        )
-    ).all()
-    for user_id in created:
-        await background.defer(session, alert_unread, run_at=due, user_id=str(user_id))
 
 
 # ---------------------------------------------------------------- edits

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Uuid, bindparam, event, insert, select, text
+from sqlalchemy import BigInteger, String, Uuid, bindparam, event, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -91,14 +91,31 @@ def publish(
         session.info.setdefault(_PENDING, []).append(_Pending(recipients, type, data))
 
 
-_ALLOCATE = text(
+# One round trip: the recipients' counters move by their number of events (rows locked in
+# user-id order), and the events are stored under the numbers that frees.
+_STORE = text(
     """
-    INSERT INTO realtime_streams AS s (user_id, last_seq)
-    SELECT t.u, t.n FROM unnest(:users, :counts) AS t(u, n) ORDER BY t.u
-    ON CONFLICT (user_id) DO UPDATE SET last_seq = s.last_seq + EXCLUDED.last_seq
-    RETURNING s.user_id, s.last_seq
+    WITH counted AS (
+        SELECT u, count(*)::int AS n FROM unnest(:users) AS u GROUP BY u
+    ), allocated AS (
+        INSERT INTO realtime_streams AS s (user_id, last_seq)
+        SELECT u, n FROM counted ORDER BY u
+        ON CONFLICT (user_id) DO UPDATE SET last_seq = s.last_seq + EXCLUDED.last_seq
+        RETURNING s.user_id, s.last_seq
+    )
+    INSERT INTO realtime_events (user_id, seq, type, data, created_at)
+    SELECT e.u, a.last_seq - c.n + e.nth, e.t, e.d::jsonb, :now
+    FROM unnest(:users, :nths, :types, :datas) AS e(u, nth, t, d)
+    JOIN allocated a ON a.user_id = e.u
+    JOIN counted c ON c.u = e.u
+    RETURNING user_id, seq
     """
-).bindparams(bindparam("users", type_=ARRAY(Uuid)), bindparam("counts", type_=ARRAY(Integer)))
+).bindparams(
+    bindparam("users", type_=ARRAY(Uuid)),
+    bindparam("nths", type_=ARRAY(Integer)),
+    bindparam("types", type_=ARRAY(String)),
+    bindparam("datas", type_=ARRAY(String)),
+)
 
 
 @event.listens_for(Session, "before_commit")
@@ -113,30 +130,27 @@ def _store_pending(session: Session) -> None:
 
 def _store(session: Session, pending: list[_Pending]) -> list[str]:
     """Number and store the pending events; their broker envelopes, in order."""
-    counts = Counter(user for item in pending for user in item.user_ids)
-    users = sorted(counts)
-    rows = session.execute(_ALLOCATE, {"users": users, "counts": [counts[u] for u in users]})
-    following = {row.user_id: row.last_seq - counts[row.user_id] + 1 for row in rows}
-    now = clock.now()
-    stored: list[dict[str, Any]] = []
+    nth: Counter[uuid.UUID] = Counter()
+    rows: dict[str, list[Any]] = {"users": [], "nths": [], "types": [], "datas": []}
+    for item in pending:
+        data = json.dumps(item.data, separators=(",", ":"), ensure_ascii=False)
+        for user in item.user_ids:
+            nth[user] += 1
+            rows["users"].append(user)
+            rows["nths"].append(nth[user])
+            rows["types"].append(item.type)
+            rows["datas"].append(data)
+    first: dict[uuid.UUID, int] = {}
+    for user_id, seq in session.execute(_STORE, {**rows, "now": clock.now()}):
+        first[user_id] = min(seq, first.get(user_id, seq))
     envelopes: list[str] = []
+    taken: Counter[uuid.UUID] = Counter()
     for item in pending:
         to: dict[str, int] = {}
         for user in item.user_ids:
-            seq = following[user]
-            following[user] = seq + 1
-            to[str(user)] = seq
-            stored.append(
-                {
-                    "user_id": user,
-                    "seq": seq,
-                    "type": item.type,
-                    "data": item.data,
-                    "created_at": now,
-                }
-            )
+            to[str(user)] = first[user] + taken[user]
+            taken[user] += 1
         envelopes.append(_envelope(item.type, item.data, to))
-    session.execute(insert(RealtimeEvent), stored)
     return envelopes
 
 
