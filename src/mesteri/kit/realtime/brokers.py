@@ -114,7 +114,13 @@ class PostgresBroker(_Publisher):
                 self._dsn,
                 min_size=1,
                 max_size=2,
-                server_settings={"application_name": "mesteri-realtime"},
+                # A NOTIFY is a transaction of its own that writes nothing worth keeping
+                # (the events are stored and flushed already, receivers fill gaps from
+                # the table), so it need not wait for its commit record to reach disk.
+                server_settings={
+                    "application_name": "mesteri-realtime",
+                    "synchronous_commit": "off",
+                },
             )
         return self._pool
 
