@@ -8,7 +8,6 @@ keeps writes off them (``WriteSession`` is a ``ReadSession`` that may also write
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -118,25 +117,6 @@ async def _read_session(request: Request) -> AsyncIterator[ReadSession]:
 # sees a success whose commit then failed.
 DbWrite = Annotated[WriteSession, Depends(_write_session, scope="function")]
 DbRead = Annotated[ReadSession, Depends(_read_session, scope="function")]
-
-
-def json_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row for the database's ``jsonb_populate_record``: ids and times as text, the
-    rest as JSON already has it."""
-    return {key: _json_value(value) for key, value in row.items()}
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def column_values(obj: Any) -> dict[str, Any]:
-    """A mapped object's column values by column name (for a row written in SQL)."""
-    return {column.key: getattr(obj, column.key) for column in obj.__table__.columns}
 
 
 class FastReader(Protocol):

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, or_, select, text
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, or_, select, text, union_all
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
 
@@ -36,6 +36,7 @@ from mesteri.payments.models import (
     LedgerAccount,
     LedgerEntry,
     LedgerLine,
+    LedgerLinePending,
 )
 
 
@@ -258,13 +259,21 @@ async def reverse(session: WriteSession, entry_id: uuid.UUID, *, memo: str) -> u
     original = await session.get(LedgerEntry, entry_id)
     if original is None:
         raise LookupError(entry_id)
+    # An entry of this very transaction may still have lines waiting for the commit.
+    lines_of_entry = union_all(
+        *(
+            select(table.account_id, table.currency, table.amount).where(table.entry_id == entry_id)
+            for table in (LedgerLine, LedgerLinePending)
+        )
+    ).subquery()
     lines = (
         await session.execute(
             select(
-                LedgerAccount.kind, LedgerAccount.owner_id, LedgerLine.currency, LedgerLine.amount
-            )
-            .join(LedgerAccount, LedgerAccount.id == LedgerLine.account_id)
-            .where(LedgerLine.entry_id == entry_id)
+                LedgerAccount.kind,
+                LedgerAccount.owner_id,
+                lines_of_entry.c.currency,
+                lines_of_entry.c.amount,
+            ).join(LedgerAccount, LedgerAccount.id == lines_of_entry.c.account_id)
         )
     ).all()
     legs = [(AccountKey(AccountKind(k), o, c), -a) for k, o, c, a in lines]

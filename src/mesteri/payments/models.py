@@ -148,6 +148,21 @@ class LedgerLine(Base):
     balance_after: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
+class LedgerLinePending(Base):
+    """A line of a shared platform account waiting for its transaction's commit, when a
+    deferred trigger moves it into ``ledger_lines`` (migration 0008): the busiest account
+    rows are then locked only for the commit. Empty outside a posting transaction."""
+
+    __tablename__ = "ledger_lines_pending"
+    __table_args__ = (CheckConstraint("amount <> 0", name="non_zero"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
 # ---------------------------------------------------------------- escrow
 
 

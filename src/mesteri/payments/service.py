@@ -10,21 +10,22 @@ call of the same kind and moves nothing.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from mesteri.config import Settings, get_settings
 from mesteri.kit import clock, events, jobs
-from mesteri.kit.db import ReadSession, WriteSession, column_values, json_row
+from mesteri.kit.db import ReadSession, WriteSession
 from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.ids import new_id
 from mesteri.kit.money import Money
@@ -105,6 +106,9 @@ class Settlement:
     @classmethod
     def of(cls, data: dict[str, Any]) -> Settlement:
         return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # flat, so no need for asdict's deep copy
 
 
 # ---------------------------------------------------------------- checks
@@ -486,7 +490,7 @@ async def settle_split(
 
 def _settle(hold: Hold, outcome: str, split: fees.Split | None, *, refunded: int) -> Settlement:
     settlement = _settlement(hold, outcome, split, refunded=refunded)
-    hold.settlement = asdict(settlement)
+    hold.settlement = settlement.as_dict()
     hold.updated_at = clock.now()
     return settlement
 
@@ -514,9 +518,9 @@ class _ReleasePart:
 
     split: fees.Split
     posting: ledger.Posting
-    credits: list[WalletCredit]
-    transfers: list[Transfer]
-    jobs: list[dict[str, Any]]
+    credits: list[dict[str, Any]]  # wallet_credits rows
+    transfers: list[dict[str, Any]]  # transfers rows
+    jobs: list[dict[str, Any]]  # outbox rows
 
 
 def _release_part(hold: Hold | HeldMoney, amount: int, settings: Settings) -> _ReleasePart | None:
@@ -553,6 +557,15 @@ def _release_part(hold: Hold | HeldMoney, amount: int, settings: Settings) -> _R
     return part
 
 
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """A wallet credit about to be written; its lifecycle's timer reads ``available_at``."""
+
+    id: uuid.UUID
+    available_at: datetime
+    state: CreditState = CreditState.PENDING
+
+
 def _credit(
     part: _ReleasePart,
     hold: Hold | HeldMoney,
@@ -560,37 +573,36 @@ def _credit(
     amount: int,
     available_at: datetime,
 ) -> None:
-    """A released share: pending until the hold period ends, and sent to the account."""
+    """A released share: pending until the hold period ends, and sent to the account.
+
+    Plain rows rather than ORM objects: the release's hot path writes them in SQL."""
     from mesteri.payments.tasks import send_transfer
 
     now = clock.now()
-    credit = WalletCredit(
-        id=new_id(),
-        user_id=user_id,
-        hold_id=hold.id,
-        entry_id=part.posting.entry_id,
-        amount=amount,
-        currency=hold.currency,
-        state=CreditState.PENDING,
-        available_at=available_at,
-        created_at=now,
+    share = _Share(new_id(), available_at)
+    common = {
+        "user_id": user_id,
+        "hold_id": hold.id,
+        "entry_id": part.posting.entry_id,
+        "amount": amount,
+        "currency": hold.currency,
+        "created_at": now,
+    }
+    transfer_id = new_id()
+    part.credits.append(
+        {"id": share.id, **common, "state": share.state, "available_at": available_at}
     )
-    transfer = Transfer(
-        id=new_id(),
-        hold_id=hold.id,
-        user_id=user_id,
-        entry_id=part.posting.entry_id,
-        amount=amount,
-        currency=hold.currency,
-        state=TransferState.PENDING,
-        provider_ref=None,
-        created_at=now,
-        sent_at=None,
+    part.transfers.append(
+        {
+            "id": transfer_id,
+            **common,
+            "state": TransferState.PENDING,
+            "provider_ref": None,
+            "sent_at": None,
+        }
     )
-    part.credits.append(credit)
-    part.transfers.append(transfer)
-    part.jobs.extend(CREDIT_LIFECYCLE.timer_jobs(credit, CreditState.PENDING))
-    part.jobs.append(jobs.outbox_row(send_transfer, transfer_id=str(transfer.id)))
+    part.jobs.extend(CREDIT_LIFECYCLE.timer_jobs(share, share.state))
+    part.jobs.append(jobs.outbox_row(send_transfer, transfer_id=str(transfer_id)))
 
 
 async def _add_release(session: WriteSession, hold: Hold, part: _ReleasePart | None) -> None:
@@ -598,7 +610,8 @@ async def _add_release(session: WriteSession, hold: Hold, part: _ReleasePart | N
     if part is None:
         return
     hold.released += part.split.amount
-    session.add_all([*part.credits, *part.transfers])
+    session.add_all([WalletCredit(**row) for row in part.credits])
+    session.add_all([Transfer(**row) for row in part.transfers])
     session.add_all([jobs.OutboxEntry(**job) for job in part.jobs])
 
 
@@ -642,15 +655,8 @@ _LOCK_FOR_RELEASE = (
     .where(_holds.id == bindparam("hold_id"))
     .with_for_update()
 )
-_JSON = JSONB(none_as_null=True)
-_HOLD_RELEASE = text(
-    "SELECT hold_release(:hold, :history, :credits, :transfers, :jobs, :posting)"
-).bindparams(
-    *(
-        bindparam(name, type_=_JSON)
-        for name in ("hold", "history", "credits", "transfers", "jobs", "posting")
-    )
-)
+# One JSON document per release, serialised once (ids and times as text).
+_HOLD_RELEASE = text("SELECT hold_release(CAST(:release AS jsonb))")
 
 
 async def _lock_for_release(session: WriteSession, hold_id: uuid.UUID) -> HeldMoney:
@@ -668,28 +674,24 @@ async def _write_release(
     part: _ReleasePart | None,
 ) -> None:
     """Everything the release decided, in one call; the ledger lines are its last write."""
-    released = hold.released + (part.split.amount if part else 0)
-    now = clock.now()
     values = {
         "state": str(move.transition.target),
-        "released": released,
-        "settlement": asdict(settlement),
-        "updated_at": now,
+        "released": hold.released + (part.split.amount if part else 0),
+        "settlement": settlement.as_dict(),
+        "updated_at": clock.now(),
+    }
+    release = {
+        "hold": {"id": hold.id, **values},
+        "history": [move.history],
+        "credits": part.credits if part else [],
+        "transfers": part.transfers if part else [],
+        "jobs": [*move.jobs, *(part.jobs if part else [])],
+        "posting": part.posting.as_json() if part else None,
     }
     # The caller's pending writes (and the event handlers') go first, the lines last.
     await session.flush()
     with ledger.insufficient_funds():
-        await session.execute(
-            _HOLD_RELEASE,
-            {
-                "hold": json_row({"id": hold.id, **values}),
-                "history": [json_row(move.history)],
-                "credits": [json_row(column_values(c)) for c in part.credits] if part else [],
-                "transfers": [json_row(column_values(t)) for t in part.transfers] if part else [],
-                "jobs": [json_row(job) for job in [*move.jobs, *(part.jobs if part else [])]],
-                "posting": part.posting.as_json() if part else None,
-            },
-        )
+        await session.execute(_HOLD_RELEASE, {"release": json.dumps(release, default=str)})
     _refresh_loaded_hold(session, hold.id, values)
 
 

@@ -23,20 +23,78 @@ branch_labels = None
 depends_on = None
 
 
+# The deferred balance check of migration 0002 (restored by the downgrade).
+BALANCED = """
+    CREATE OR REPLACE FUNCTION ledger_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (
+            SELECT 1 FROM {lines} WHERE entry_id = NEW.entry_id
+            GROUP BY currency HAVING sum(amount) <> 0
+        ) THEN
+            RAISE EXCEPTION 'ledger entry % does not balance', NEW.entry_id
+                USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NULL;
+    END $$
+"""
+PENDING_AND_POSTED = """(
+                SELECT entry_id, currency, amount FROM ledger_lines
+                UNION ALL
+                SELECT entry_id, currency, amount FROM ledger_lines_pending
+            ) AS lines"""
+
+
 def upgrade() -> None:
     for statement in FUNCTIONS:
         op.execute(statement)
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION IF EXISTS hold_release(jsonb, jsonb, jsonb, jsonb, jsonb, jsonb)")
+    op.execute("DROP FUNCTION IF EXISTS hold_release(jsonb)")
     op.execute("DROP FUNCTION IF EXISTS ledger_post(jsonb, jsonb)")
+    op.execute(BALANCED.format(lines="ledger_lines"))
+    op.execute("DROP TRIGGER IF EXISTS ledger_lines_pending_apply ON ledger_lines_pending")
+    op.execute("DROP FUNCTION IF EXISTS ledger_apply_pending()")
+    op.execute("DROP TABLE IF EXISTS ledger_lines_pending")
     op.execute(
         "DROP FUNCTION IF EXISTS ledger_account(text, uuid, text, boolean, uuid, timestamptz)"
     )
 
 
 FUNCTIONS = [
+    # Lines of shared platform accounts waiting for the commit. Every row lives only inside
+    # its own transaction (a deferred trigger moves it into ledger_lines at commit), so
+    # the table needs no WAL: it is always empty after a crash anyway.
+    """
+    CREATE UNLOGGED TABLE ledger_lines_pending (
+        id uuid NOT NULL,
+        entry_id uuid NOT NULL,
+        account_id uuid NOT NULL,
+        currency varchar(3) NOT NULL,
+        amount bigint NOT NULL,
+        CONSTRAINT pk_ledger_lines_pending PRIMARY KEY (id),
+        CONSTRAINT ck_ledger_lines_pending_non_zero CHECK (amount <> 0)
+    )
+    """,
+    "CREATE INDEX ix_ledger_lines_pending_entry_id ON ledger_lines_pending (entry_id)",
+    # At commit, after the transaction's other deferred checks were queued: the line joins
+    # ledger_lines, where the usual trigger moves the balance under the account's lock.
+    """
+    CREATE FUNCTION ledger_apply_pending() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM ledger_lines_pending WHERE id = NEW.id;
+        INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
+        VALUES (NEW.id, NEW.entry_id, NEW.account_id, NEW.currency, NEW.amount);
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE CONSTRAINT TRIGGER ledger_lines_pending_apply AFTER INSERT ON ledger_lines_pending
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION ledger_apply_pending()
+    """,
+    # The balance check of migration 0002, counting lines still waiting for the commit.
+    BALANCED.format(lines=PENDING_AND_POSTED),
     # The account of (kind, owner, currency), created on first use; a concurrent creator's
     # row wins. Two queries rather than IS NOT DISTINCT FROM, so both use the unique index.
     """
@@ -87,7 +145,7 @@ FUNCTIONS = [
             RETURN v_id;
         END IF;
         FOR v_line IN
-            SELECT l.line_id, l.currency, l.amount, l.owner_id,
+            SELECT l.line_id, l.currency, l.amount, l.owner_id, l.may_go_negative,
                    ledger_account(l.kind, l.owner_id, l.currency, l.may_go_negative,
                                   l.new_account_id, v_entry.posted_at) AS account_id
             FROM jsonb_to_recordset(p_legs) AS l(
@@ -96,37 +154,42 @@ FUNCTIONS = [
             )
             ORDER BY l.owner_id IS NULL, account_id
         LOOP
-            INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
-            VALUES (v_line.line_id, v_id, v_line.account_id, v_line.currency, v_line.amount);
+            IF v_line.owner_id IS NULL AND (v_line.amount > 0 OR v_line.may_go_negative) THEN
+                -- A shared account, and a line that cannot break its CHECK: applied at
+                -- commit (ledger_lines_pending), so the busy row is locked only then.
+                INSERT INTO ledger_lines_pending (id, entry_id, account_id, currency, amount)
+                VALUES (v_line.line_id, v_id, v_line.account_id, v_line.currency, v_line.amount);
+            ELSE
+                INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
+                VALUES (v_line.line_id, v_id, v_line.account_id, v_line.currency, v_line.amount);
+            END IF;
         END LOOP;
         RETURN v_id;
     END $$
     """,
-    # A release as decided by payments.service.release: the rows are given in their
-    # tables' own shapes (JSON), the entry goes last. Nothing here decides anything.
+    # A release as decided by payments.service.release, as one JSON document: the rows
+    # in their tables' own shapes, the entry last. Nothing here decides anything.
     """
-    CREATE FUNCTION hold_release(
-        p_hold jsonb, p_history jsonb, p_credits jsonb, p_transfers jsonb, p_jobs jsonb,
-        p_posting jsonb
-    ) RETURNS void LANGUAGE plpgsql AS $$
+    CREATE FUNCTION hold_release(p jsonb) RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
         UPDATE holds SET
-            state = p_hold ->> 'state',
-            released = (p_hold ->> 'released')::bigint,
-            settlement = p_hold -> 'settlement',
-            updated_at = (p_hold ->> 'updated_at')::timestamptz
-        WHERE id = (p_hold ->> 'id')::uuid;
+            state = p #>> '{hold,state}',
+            released = (p #>> '{hold,released}')::bigint,
+            settlement = p #> '{hold,settlement}',
+            updated_at = (p #>> '{hold,updated_at}')::timestamptz
+        WHERE id = (p #>> '{hold,id}')::uuid;
         INSERT INTO state_transitions
-        SELECT * FROM jsonb_populate_recordset(NULL::state_transitions, p_history);
+        SELECT * FROM jsonb_populate_recordset(NULL::state_transitions, p -> 'history');
         INSERT INTO wallet_credits
-        SELECT * FROM jsonb_populate_recordset(NULL::wallet_credits, p_credits);
+        SELECT * FROM jsonb_populate_recordset(NULL::wallet_credits, p -> 'credits');
         INSERT INTO transfers
-        SELECT * FROM jsonb_populate_recordset(NULL::transfers, p_transfers);
-        IF jsonb_array_length(p_jobs) > 0 THEN  -- the outbox's NOTIFY trigger only if needed
-            INSERT INTO outbox SELECT * FROM jsonb_populate_recordset(NULL::outbox, p_jobs);
+        SELECT * FROM jsonb_populate_recordset(NULL::transfers, p -> 'transfers');
+        IF jsonb_array_length(p -> 'jobs') > 0 THEN  -- the outbox's NOTIFY only if needed
+            INSERT INTO outbox
+            SELECT * FROM jsonb_populate_recordset(NULL::outbox, p -> 'jobs');
         END IF;
-        IF p_posting IS NOT NULL THEN
-            PERFORM ledger_post(p_posting -> 'entry', p_posting -> 'legs');
+        IF jsonb_typeof(p -> 'posting') = 'object' THEN
+            PERFORM ledger_post(p #> '{posting,entry}', p #> '{posting,legs}');
         END IF;
     END $$
     """,
