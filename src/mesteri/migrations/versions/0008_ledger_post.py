@@ -124,17 +124,17 @@ FUNCTIONS = [
     END $$
     """,
     # One entry (a ledger_entries row as JSON) and its legs; a repeated idempotency key
-    # returns the first entry's id and moves nothing. Lines are inserted one by one in the
-    # global lock order — owned accounts first, then the shared platform accounts, each by
-    # id — so concurrent postings lock account rows in the same order (no deadlocks) and
-    # the busiest rows are locked last.
+    # returns the first entry's id and moves nothing. Lines are inserted in the global
+    # lock order — owned accounts first, then the shared platform accounts, each by id (an
+    # INSERT … SELECT … ORDER BY inserts, and so locks, in the sorted order) — so
+    # concurrent postings lock account rows in the same order (no deadlocks) and the
+    # busiest rows are locked last; the deferred ones at commit, in the same order.
     """
     CREATE FUNCTION ledger_post(p_entry jsonb, p_legs jsonb) RETURNS uuid
     LANGUAGE plpgsql AS $$
     DECLARE
         v_entry ledger_entries := jsonb_populate_record(NULL::ledger_entries, p_entry);
         v_id uuid;
-        v_line record;
     BEGIN
         INSERT INTO ledger_entries SELECT v_entry.*
         ON CONFLICT (idempotency_key) DO NOTHING
@@ -144,26 +144,35 @@ FUNCTIONS = [
             WHERE idempotency_key = v_entry.idempotency_key;
             RETURN v_id;
         END IF;
-        FOR v_line IN
-            SELECT l.line_id, l.currency, l.amount, l.owner_id, l.may_go_negative,
-                   ledger_account(l.kind, l.owner_id, l.currency, l.may_go_negative,
-                                  l.new_account_id, v_entry.posted_at) AS account_id
-            FROM jsonb_to_recordset(p_legs) AS l(
+        WITH legs AS (
+            SELECT * FROM jsonb_to_recordset(p_legs) AS l(
                 line_id uuid, kind text, owner_id uuid, currency text, amount bigint,
                 may_go_negative boolean, new_account_id uuid
             )
-            ORDER BY l.owner_id IS NULL, account_id
-        LOOP
-            IF v_line.owner_id IS NULL AND (v_line.amount > 0 OR v_line.may_go_negative) THEN
-                -- A shared account, and a line that cannot break its CHECK: applied at
-                -- commit (ledger_lines_pending), so the busy row is locked only then.
-                INSERT INTO ledger_lines_pending (id, entry_id, account_id, currency, amount)
-                VALUES (v_line.line_id, v_id, v_line.account_id, v_line.currency, v_line.amount);
-            ELSE
-                INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
-                VALUES (v_line.line_id, v_id, v_line.account_id, v_line.currency, v_line.amount);
-            END IF;
-        END LOOP;
+        ), resolved AS (
+            -- COALESCE stops at the first found: the account is created only if missing.
+            SELECT legs.*, coalesce(
+                (SELECT id FROM ledger_accounts a WHERE a.kind = legs.kind
+                    AND a.owner_id = legs.owner_id AND a.currency = legs.currency),
+                (SELECT id FROM ledger_accounts a WHERE legs.owner_id IS NULL
+                    AND a.kind = legs.kind AND a.owner_id IS NULL AND a.currency = legs.currency),
+                ledger_account(legs.kind, legs.owner_id, legs.currency, legs.may_go_negative,
+                               legs.new_account_id, v_entry.posted_at)
+            ) AS account_id,
+            -- A shared account, and a line that cannot break its CHECK: applied at commit
+            -- (ledger_lines_pending), so the busy row is locked only then.
+            legs.owner_id IS NULL AND (legs.amount > 0 OR legs.may_go_negative) AS at_commit
+            FROM legs
+        ), now_applied AS (
+            INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
+            SELECT line_id, v_id, account_id, currency, amount FROM resolved
+            WHERE NOT at_commit
+            ORDER BY owner_id IS NULL, account_id
+        )
+        INSERT INTO ledger_lines_pending (id, entry_id, account_id, currency, amount)
+        SELECT line_id, v_id, account_id, currency, amount FROM resolved
+        WHERE at_commit
+        ORDER BY account_id;
         RETURN v_id;
     END $$
     """,
