@@ -82,9 +82,9 @@ FUNCTIONS = [
     """
     CREATE FUNCTION ledger_apply_pending() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        DELETE FROM ledger_lines_pending WHERE id = NEW.id;
+        WITH moved AS (DELETE FROM ledger_lines_pending WHERE id = NEW.id RETURNING *)
         INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
-        VALUES (NEW.id, NEW.entry_id, NEW.account_id, NEW.currency, NEW.amount);
+        SELECT id, entry_id, account_id, currency, amount FROM moved;
         RETURN NULL;
     END $$
     """,
