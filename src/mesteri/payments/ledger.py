@@ -289,6 +289,8 @@ async def reverse(session: WriteSession, entry_id: uuid.UUID, *, memo: str) -> u
 
 
 async def balance(session: ReadSession, key: AccountKey) -> int:
+    """The committed balance, plus this transaction's own lines — except its credits to
+    shared platform accounts, which are applied at commit (``ledger_lines_pending``)."""
     value = await session.scalar(select(LedgerAccount.balance).where(_matches(key)))
     return value or 0
 

@@ -3,7 +3,9 @@
 The ledger's rules live in the database as well as in Python (migration 0002): lines of
 an entry balance per currency (a deferred constraint trigger), entries and lines are
 immutable (triggers), every line updates its account's balance under the row lock and
-stores the running balance, and accounts that must not go negative have a CHECK.
+stores the running balance, and accounts that must not go negative have a CHECK. Lines
+that credit a shared platform account wait for the commit in ``ledger_lines_pending``
+(migration 0008), so those busy rows are locked only while their transaction commits.
 """
 
 from __future__ import annotations
