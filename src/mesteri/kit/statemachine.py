@@ -8,6 +8,10 @@ persisted job (the outbox) that applies its transition as the system later, but 
 the entity is still in the state that started it. The API, the pages (which actions to
 offer), timers and tests all read the same table.
 
+``move`` is the same runner for a hot path that writes the row itself in one statement
+with the rest of its writes (a hold's release): it checks, announces and returns the
+history row and timer jobs instead of adding them to the session.
+
 Every applied transition is announced as a ``Transitioned`` event (``kit.events``) in the
 same transaction, so other modules can follow a lifecycle (the job room posts "the
 milestone was funded") without the owning module knowing them.

@@ -393,8 +393,8 @@ async def release(
 
     The ledger's hot path (``bench.ledger``): the hold is read under its row lock without
     the ORM, the rules run here, and everything the release writes goes to the database
-    in one call (``hold_release``, migration 0008) whose last write is the ledger lines,
-    so the shared platform accounts stay locked only from there to the commit.
+    in one call (``hold_release``, migration 0008) whose last write is the ledger entry;
+    its credits to the shared platform accounts are applied at commit (see ``ledger``).
     """
     hold = await _lock_for_release(session, hold_id)
     if (first := _check_settle(hold, "released")) is not None:
@@ -477,7 +477,7 @@ async def settle_split(
     if hold.state != HoldState.FROZEN:
         raise HoldFrozenError("Only a frozen (disputed) payment can be split.")
     part = _release_part(hold, pro_amount, settings or get_settings())
-    await _add_release(session, hold, part)
+    _add_release(session, hold, part)
     if client_amount:
         await _refund_part(
             session, hold, client_amount, reason="dispute split", requested_by=actor_id
@@ -605,7 +605,7 @@ def _credit(
     part.jobs.append(jobs.outbox_row(send_transfer, transfer_id=str(transfer_id)))
 
 
-async def _add_release(session: WriteSession, hold: Hold, part: _ReleasePart | None) -> None:
+def _add_release(session: WriteSession, hold: Hold, part: _ReleasePart | None) -> None:
     """The ORM way to write a release part (a split's), all but its entry (``_post_release``)."""
     if part is None:
         return
