@@ -177,26 +177,29 @@ FUNCTIONS = [
     END $$
     """,
     # A release as decided by payments.service.release, as one JSON document: the rows
-    # in their tables' own shapes, the entry last. Nothing here decides anything.
+    # in their tables' own shapes (one statement; no row depends on another), then the
+    # entry. Nothing here decides anything.
     """
     CREATE FUNCTION hold_release(p jsonb) RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
-        UPDATE holds SET
-            state = p #>> '{hold,state}',
-            released = (p #>> '{hold,released}')::bigint,
-            settlement = p #> '{hold,settlement}',
-            updated_at = (p #>> '{hold,updated_at}')::timestamptz
-        WHERE id = (p #>> '{hold,id}')::uuid;
-        INSERT INTO state_transitions
-        SELECT * FROM jsonb_populate_recordset(NULL::state_transitions, p -> 'history');
-        INSERT INTO wallet_credits
-        SELECT * FROM jsonb_populate_recordset(NULL::wallet_credits, p -> 'credits');
-        INSERT INTO transfers
-        SELECT * FROM jsonb_populate_recordset(NULL::transfers, p -> 'transfers');
-        IF jsonb_array_length(p -> 'jobs') > 0 THEN  -- the outbox's NOTIFY only if needed
-            INSERT INTO outbox
-            SELECT * FROM jsonb_populate_recordset(NULL::outbox, p -> 'jobs');
-        END IF;
+        WITH hold AS (
+            UPDATE holds SET
+                state = p #>> '{hold,state}',
+                released = (p #>> '{hold,released}')::bigint,
+                settlement = p #> '{hold,settlement}',
+                updated_at = (p #>> '{hold,updated_at}')::timestamptz
+            WHERE id = (p #>> '{hold,id}')::uuid
+        ), history AS (
+            INSERT INTO state_transitions
+            SELECT * FROM jsonb_populate_recordset(NULL::state_transitions, p -> 'history')
+        ), credits AS (
+            INSERT INTO wallet_credits
+            SELECT * FROM jsonb_populate_recordset(NULL::wallet_credits, p -> 'credits')
+        ), transfers AS (
+            INSERT INTO transfers
+            SELECT * FROM jsonb_populate_recordset(NULL::transfers, p -> 'transfers')
+        )
+        INSERT INTO outbox SELECT * FROM jsonb_populate_recordset(NULL::outbox, p -> 'jobs');
         IF jsonb_typeof(p -> 'posting') = 'object' THEN
             PERFORM ledger_post(p #> '{posting,entry}', p #> '{posting,legs}');
         END IF;
