@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from mesteri.kit.db import WriteSession
 from mesteri.payments import ledger
 from mesteri.payments.errors import InsufficientFundsError, UnbalancedEntryError
-from mesteri.payments.models import AccountKind, EntryKind
+from mesteri.payments.models import AccountKind, EntryKind, LedgerEntry
 
 K = AccountKind
 
@@ -51,7 +51,7 @@ async def test_same_idempotency_key_posts_once(db: WriteSession) -> None:
     ]
     first = await ledger.post(db, EntryKind.CAPTURE, legs, cause=_cause(), idempotency_key="k-1")
     again = await ledger.post(db, EntryKind.CAPTURE, legs, cause=_cause(), idempotency_key="k-1")
-    assert first.id == again.id
+    assert first == again
     assert await ledger.balance(db, ledger.owned(K.WALLET_AVAILABLE, pro, "RON")) == 100
 
 
@@ -146,11 +146,11 @@ async def test_entries_are_immutable_and_corrected_by_reversal(db: WriteSession)
         "UPDATE ledger_entries SET memo = 'x' WHERE id = :id",
     ):
         with pytest.raises(DBAPIError, match="immutable"):
-            await _execute_in_savepoint(db, statement, entry.id)
-    reversal = await ledger.reverse(db, entry.id, memo="posted to the wrong wallet")
-    assert reversal.reverses_id == entry.id
+            await _execute_in_savepoint(db, statement, entry)
+    reversal = await ledger.reverse(db, entry, memo="posted to the wrong wallet")
+    assert (await db.get_one(LedgerEntry, reversal)).reverses_id == entry
     assert await ledger.balance(db, ledger.owned(K.WALLET_AVAILABLE, pro, "RON")) == 0
-    assert (await ledger.reverse(db, entry.id, memo="again")).id == reversal.id
+    assert await ledger.reverse(db, entry, memo="again") == reversal
 
 
 async def _execute_in_savepoint(db: WriteSession, statement: str, entry_id: uuid.UUID) -> None:

@@ -71,19 +71,25 @@ async def defer(
     **kwargs: Any,
 ) -> OutboxEntry:
     """Schedule ``task_obj`` to run after this transaction commits (at ``run_at`` if given)."""
-    now = clock.now()
-    entry = OutboxEntry(
-        id=new_id(),
-        task_name=task_obj.name,
-        queue=task_obj.queue,
-        args=kwargs,
-        run_at=run_at or now,
-        created_at=now,
-    )
+    entry = OutboxEntry(**outbox_row(task_obj, run_at=run_at, **kwargs))
     # Written with the transaction's next flush (batched with the rest), at the latest at
     # commit: the job exists exactly if the transaction commits.
     session.add(entry)
     return entry
+
+
+def outbox_row(task_obj: Any, *, run_at: datetime | None = None, **kwargs: Any) -> dict[str, Any]:
+    """The ``outbox`` row that defers ``task_obj``, for callers that write their rows in
+    one statement of their own (``defer`` adds it to the session instead)."""
+    now = clock.now()
+    return {
+        "id": new_id(),
+        "task_name": task_obj.name,
+        "queue": task_obj.queue,
+        "args": kwargs,
+        "run_at": run_at or now,
+        "created_at": now,
+    }
 
 
 _RELAY_SQL = text(

@@ -8,6 +8,10 @@ persisted job (the outbox) that applies its transition as the system later, but 
 the entity is still in the state that started it. The API, the pages (which actions to
 offer), timers and tests all read the same table.
 
+``move`` is the same runner for a hot path that writes the row itself in one statement
+with the rest of its writes (a hold's release): it checks, announces and returns the
+history row and timer jobs instead of adding them to the session.
+
 Every applied transition is announced as a ``Transitioned`` event (``kit.events``) in the
 same transaction, so other modules can follow a lifecycle (the job room posts "the
 milestone was funded") without the owning module knowing them.
@@ -49,6 +53,16 @@ class HasState(Protocol):
     state: Any
 
 
+class ShowsState(Protocol):
+    """Read-only ``HasState``: what ``move`` and timers read (a row, a frozen dataclass)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def state(self) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Timer:
     """While an entity stays in a state, apply ``transition`` after ``after``, or at the
@@ -88,6 +102,15 @@ class Transitioned:
     actor: str
     actor_id: uuid.UUID | None
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Move(Generic[S]):
+    """A checked and announced transition whose rows the caller writes (``StateMachine.move``)."""
+
+    transition: Transition[S]
+    history: dict[str, Any]  # the state_transitions row
+    jobs: list[dict[str, Any]]  # outbox rows of the entered state's timers
 
 
 class TransitionNotAllowedError(ConflictError):
@@ -165,45 +188,83 @@ class StateMachine(Generic[S]):
         data: dict[str, Any] | None = None,
     ) -> Transition[S]:
         """Move ``obj`` (already locked by the caller) along ``name`` and record it."""
+        state, transition = self._checked(obj, name, actor)
+        obj.state = transition.target
+        # Recorded before the effect, so a transition an effect chains on (accept → release)
+        # comes after this one in the history.
+        history = self._history(obj.id, state, transition, actor, actor_id, data)
+        session.add(StateTransitionRecord(**history))
+        await events.publish(session, self._announcement(history))
+        if transition.effect is not None:
+            await transition.effect(session, obj)
+        await self._schedule_timers(session, obj, transition.target)
+        return transition
+
+    async def move(
+        self,
+        session: AsyncSession,
+        obj: ShowsState,
+        name: str,
+        *,
+        actor: Actor,
+        actor_id: uuid.UUID | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Move[S]:
+        """``apply`` for a caller that writes the change itself, in one statement with the
+        rest of its writes (a hold's release): the same checks and ``Transitioned`` event,
+        but ``obj`` is left alone and the history row and the entered state's timer jobs
+        are returned for the caller to write. Transitions with an effect need ``apply``."""
+        state, transition = self._checked(obj, name, actor)
+        if transition.effect is not None:
+            raise ValueError(f"{self.entity}: {name!r} has an effect; use apply()")
+        history = self._history(obj.id, state, transition, actor, actor_id, data)
+        await events.publish(session, self._announcement(history))
+        return Move(transition, history, self.timer_jobs(obj, transition.target))
+
+    def _checked(self, obj: ShowsState, name: str, actor: Actor) -> tuple[S, Transition[S]]:
         state = self.states(obj.state)
         transition = self.find(name, state)
         if transition is None or (transition.guard is not None and not transition.guard(obj)):
             raise TransitionNotAllowedError(transition=name, state=str(state))
         if actor not in transition.actors:
             raise ActorNotAllowedError(transition=name)
-        obj.state = transition.target
-        # Recorded before the effect, so a transition an effect chains on (accept → release)
-        # comes after this one in the history.
-        session.add(
-            StateTransitionRecord(
-                entity=self.entity,
-                entity_id=obj.id,
-                transition=name,
-                from_state=str(state),
-                to_state=str(transition.target),
-                actor=str(actor),
-                actor_id=actor_id,
-                at=clock.now(),
-                data=data or {},
-            )
+        return state, transition
+
+    def _history(
+        self,
+        entity_id: uuid.UUID,
+        state: S,
+        transition: Transition[S],
+        actor: Actor,
+        actor_id: uuid.UUID | None,
+        data: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The ``state_transitions`` row of one applied transition."""
+        return {
+            "id": new_id(),
+            "entity": self.entity,
+            "entity_id": entity_id,
+            "transition": transition.name,
+            "from_state": str(state),
+            "to_state": str(transition.target),
+            "actor": str(actor),
+            "actor_id": actor_id,
+            "at": clock.now(),
+            "data": data or {},
+        }
+
+    @staticmethod
+    def _announcement(history: dict[str, Any]) -> Transitioned:
+        return Transitioned(
+            history["entity"],
+            history["entity_id"],
+            history["transition"],
+            history["from_state"],
+            history["to_state"],
+            history["actor"],
+            history["actor_id"],
+            history["data"],
         )
-        await events.publish(
-            session,
-            Transitioned(
-                self.entity,
-                obj.id,
-                name,
-                str(state),
-                str(transition.target),
-                str(actor),
-                actor_id,
-                data or {},
-            ),
-        )
-        if transition.effect is not None:
-            await transition.effect(session, obj)
-        await self._schedule_timers(session, obj, transition.target)
-        return transition
 
     def allows(self, obj: HasState, name: str) -> bool:
         """Whether ``name`` may leave the entity's current state now (its guard included)."""
@@ -215,9 +276,13 @@ class StateMachine(Generic[S]):
         await self._schedule_timers(session, obj, self.states(obj.state))
 
     async def _schedule_timers(self, session: AsyncSession, obj: HasState, state: S) -> None:
-        for timer in self.timers.get(state, ()):
-            await jobs.defer(
-                session,
+        for row in self.timer_jobs(obj, state):
+            session.add(jobs.OutboxEntry(**row))
+
+    def timer_jobs(self, obj: ShowsState, state: S) -> list[dict[str, Any]]:
+        """The outbox rows of the timers ``obj`` starts by entering ``state``."""
+        return [
+            jobs.outbox_row(
                 fire_timer,
                 run_at=timer.due(obj),
                 entity=self.entity,
@@ -225,6 +290,8 @@ class StateMachine(Generic[S]):
                 transition=timer.transition,
                 expected_state=str(state),
             )
+            for timer in self.timers.get(state, ())
+        ]
 
 
 _MACHINES: dict[str, StateMachine[Any]] = {}

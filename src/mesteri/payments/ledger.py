@@ -1,23 +1,26 @@
 """The double-entry ledger: accounts, balanced immutable entries, reversals and history.
 
-``post`` is the only way money moves. It writes one entry and its lines in a single
-statement each; the database does the rest (balance per currency at commit, running
-balances, non-negative accounts, immutability — see migration 0002). Lines are inserted
-in one global order (owned accounts first, then the shared platform accounts, each by
-id) so concurrent postings lock account rows in the same order and cannot deadlock, and
-the busiest rows are held for the shortest time.
+``post`` is the only way money moves (a release hands the same ``posting`` to the
+database with the rest of its writes, see ``payments.service.release``). The entry, its
+accounts on first use and its lines are written by one call of the database's
+``ledger_post`` (migration 0008); the database does the rest (balance per currency at
+commit, running balances, non-negative accounts, immutability — migration 0002). Lines
+are inserted in one global order (owned accounts first, then the shared platform
+accounts, each by id) so concurrent postings lock account rows in the same order and
+cannot deadlock, and the busiest rows are held for the shortest time.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, and_, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, or_, select, text, union_all
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.exc import IntegrityError
 
 from mesteri.kit import clock
@@ -33,6 +36,7 @@ from mesteri.payments.models import (
     LedgerAccount,
     LedgerEntry,
     LedgerLine,
+    LedgerLinePending,
 )
 
 
@@ -115,6 +119,71 @@ def _matches(key: AccountKey) -> ColumnElement[bool]:
     return and_(LedgerAccount.kind == key.kind, owner, LedgerAccount.currency == key.currency)
 
 
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One balanced entry ready for the database's ``ledger_post`` (migration 0008): the
+    ``ledger_entries`` row and its legs, as JSON."""
+
+    entry_id: uuid.UUID
+    entry: dict[str, Any]
+    legs: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"entry": self.entry, "legs": self.legs}
+
+
+def posting(
+    kind: EntryKind,
+    legs: Sequence[Leg],
+    *,
+    cause: Cause,
+    idempotency_key: str,
+    memo: str = "",
+    reverses_id: uuid.UUID | None = None,
+    entry_id: uuid.UUID | None = None,
+) -> Posting:
+    """Check and shape an entry: legs merged per account, balanced per currency."""
+    merged = _merge(legs)
+    _check_balanced(merged)
+    entry_id = entry_id or new_id()
+    entry = {
+        "id": str(entry_id),
+        "kind": str(kind),
+        "idempotency_key": idempotency_key,
+        "cause_type": cause.type,
+        "cause_id": str(cause.id),
+        "hold_id": _text(cause.hold_id),
+        "provider_ref": cause.provider_ref,
+        "provider_event_id": cause.provider_event_id,
+        "reverses_id": _text(reverses_id),
+        "memo": memo,
+        "posted_at": clock.now().isoformat(),
+    }
+    lines = [
+        {
+            "line_id": str(new_id()),
+            "kind": str(key.kind),
+            "owner_id": _text(key.owner_id),
+            "currency": key.currency,
+            "amount": amount,
+            "may_go_negative": key.kind in MAY_GO_NEGATIVE,
+            # Used only if the account does not exist yet.
+            "new_account_id": str(new_id()),
+        }
+        for key, amount in merged.items()
+    ]
+    return Posting(entry_id, entry, lines)
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+_LEDGER_POST = text("SELECT ledger_post(:entry, :legs)").bindparams(
+    bindparam("entry", type_=JSONB), bindparam("legs", type_=JSONB)
+)
+
+
 async def post(
     session: WriteSession,
     kind: EntryKind,
@@ -125,56 +194,47 @@ async def post(
     memo: str = "",
     reverses_id: uuid.UUID | None = None,
     entry_id: uuid.UUID | None = None,
-) -> LedgerEntry:
-    """Post one balanced entry; a repeated ``idempotency_key`` returns the first entry.
+) -> uuid.UUID:
+    """Post one balanced entry and return its id; a repeated ``idempotency_key`` returns
+    the first entry's id and moves nothing.
 
     Whatever the session has pending is flushed first and the lines go last: callers that
     post to the shared platform accounts do so as the last write of their transaction, so
     those rows stay locked only for the commit. ``entry_id`` lets records written before
     the entry point at it (their foreign keys are checked at commit).
     """
-    existing = await session.scalar(
-        select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
-    )
-    if existing is not None:
-        return existing
-    merged = _merge(legs)
-    _check_balanced(merged)
-    entry = LedgerEntry(
-        id=entry_id or new_id(),
-        kind=kind,
+    shaped = posting(
+        kind,
+        legs,
+        cause=cause,
         idempotency_key=idempotency_key,
-        cause_type=cause.type,
-        cause_id=cause.id,
-        hold_id=cause.hold_id,
-        provider_ref=cause.provider_ref,
-        provider_event_id=cause.provider_event_id,
-        reverses_id=reverses_id,
         memo=memo,
-        posted_at=clock.now(),
+        reverses_id=reverses_id,
+        entry_id=entry_id,
     )
-    session.add(entry)
-    ids = await account_ids(session, list(merged))
-    ordered = sorted(merged, key=lambda k: (k.owner_id is None, str(ids[k])))
-    rows = [
-        {
-            "id": new_id(),
-            "entry_id": entry.id,
-            "account_id": ids[key],
-            "currency": key.currency,
-            "amount": merged[key],
-        }
-        for key in ordered
-    ]
+    return await post_entry(session, shaped)
+
+
+async def post_entry(session: WriteSession, shaped: Posting) -> uuid.UUID:
+    """``post`` for an entry already shaped by ``posting``."""
     await session.flush()
+    with insufficient_funds():
+        posted: uuid.UUID = await session.scalar(
+            _LEDGER_POST, {"entry": shaped.entry, "legs": shaped.legs}
+        )
+    return posted
+
+
+@contextmanager
+def insufficient_funds() -> Iterator[None]:
+    """The account's CHECK, raised by the balance trigger, as the domain's error (the
+    request rolls back)."""
     try:
-        await session.execute(insert(LedgerLine), rows)
+        yield
     except IntegrityError as exc:
-        # The account's CHECK, raised by the balance trigger; the request rolls back.
         if "non_negative" in str(exc.orig):
             raise InsufficientFundsError() from exc
         raise
-    return entry
 
 
 def _merge(legs: Sequence[Leg]) -> dict[AccountKey, int]:
@@ -194,18 +254,26 @@ def _check_balanced(merged: dict[AccountKey, int]) -> None:
         raise UnbalancedEntryError()
 
 
-async def reverse(session: WriteSession, entry_id: uuid.UUID, *, memo: str) -> LedgerEntry:
+async def reverse(session: WriteSession, entry_id: uuid.UUID, *, memo: str) -> uuid.UUID:
     """Correct an entry by posting its exact opposite (entries are never changed)."""
     original = await session.get(LedgerEntry, entry_id)
     if original is None:
         raise LookupError(entry_id)
+    # An entry of this very transaction may still have lines waiting for the commit.
+    lines_of_entry = union_all(
+        *(
+            select(table.account_id, table.currency, table.amount).where(table.entry_id == entry_id)
+            for table in (LedgerLine, LedgerLinePending)
+        )
+    ).subquery()
     lines = (
         await session.execute(
             select(
-                LedgerAccount.kind, LedgerAccount.owner_id, LedgerLine.currency, LedgerLine.amount
-            )
-            .join(LedgerAccount, LedgerAccount.id == LedgerLine.account_id)
-            .where(LedgerLine.entry_id == entry_id)
+                LedgerAccount.kind,
+                LedgerAccount.owner_id,
+                lines_of_entry.c.currency,
+                lines_of_entry.c.amount,
+            ).join(LedgerAccount, LedgerAccount.id == lines_of_entry.c.account_id)
         )
     ).all()
     legs = [(AccountKey(AccountKind(k), o, c), -a) for k, o, c, a in lines]
@@ -221,6 +289,8 @@ async def reverse(session: WriteSession, entry_id: uuid.UUID, *, memo: str) -> L
 
 
 async def balance(session: ReadSession, key: AccountKey) -> int:
+    """The committed balance, plus this transaction's own lines — except its credits to
+    shared platform accounts, which are applied at commit (``ledger_lines_pending``)."""
     value = await session.scalar(select(LedgerAccount.balance).where(_matches(key)))
     return value or 0
 

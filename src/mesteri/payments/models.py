@@ -3,7 +3,9 @@
 The ledger's rules live in the database as well as in Python (migration 0002): lines of
 an entry balance per currency (a deferred constraint trigger), entries and lines are
 immutable (triggers), every line updates its account's balance under the row lock and
-stores the running balance, and accounts that must not go negative have a CHECK.
+stores the running balance, and accounts that must not go negative have a CHECK. Lines
+that credit a shared platform account wait for the commit in ``ledger_lines_pending``
+(migration 0008), so those busy rows are locked only while their transaction commits.
 """
 
 from __future__ import annotations
@@ -146,6 +148,21 @@ class LedgerLine(Base):
     amount: Mapped[int] = mapped_column(BigInteger)  # positive: into the account
     # Set by the trigger from the account row it updated.
     balance_after: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class LedgerLinePending(Base):
+    """A line of a shared platform account waiting for its transaction's commit, when a
+    deferred trigger moves it into ``ledger_lines`` (migration 0008): the busiest account
+    rows are then locked only for the commit. Empty outside a posting transaction."""
+
+    __tablename__ = "ledger_lines_pending"
+    __table_args__ = (CheckConstraint("amount <> 0", name="non_zero"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    entry_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
 
 
 # ---------------------------------------------------------------- escrow

@@ -10,15 +10,18 @@ call of the same kind and moves nothing.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from mesteri.config import Settings, get_settings
 from mesteri.kit import clock, events, jobs
@@ -26,7 +29,7 @@ from mesteri.kit.db import ReadSession, WriteSession
 from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.ids import new_id
 from mesteri.kit.money import Money
-from mesteri.kit.statemachine import Actor
+from mesteri.kit.statemachine import Actor, Move
 from mesteri.payments import fees, ledger, providers
 from mesteri.payments.errors import (
     AmountTooSmallError,
@@ -104,6 +107,9 @@ class Settlement:
     def of(cls, data: dict[str, Any]) -> Settlement:
         return cls(**data)
 
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # flat, so no need for asdict's deep copy
+
 
 # ---------------------------------------------------------------- checks
 
@@ -124,12 +130,12 @@ def check_referral_share(percent: int | None) -> None:
         )
 
 
-def remaining(hold: Hold) -> int:
+def remaining(hold: Hold | HeldMoney) -> int:
     """What the hold still holds: captured, less what was released or refunded."""
     return hold.captured - hold.released - hold.refunded
 
 
-def _check_settle(hold: Hold, outcome: str) -> Settlement | None:
+def _check_settle(hold: Hold | HeldMoney, outcome: str) -> Settlement | None:
     """A settled hold answers a repeat of the same settlement and refuses any other."""
     if hold.settlement is not None:
         if hold.settlement["outcome"] == outcome:
@@ -142,7 +148,7 @@ def _check_settle(hold: Hold, outcome: str) -> Settlement | None:
     return None
 
 
-def _check_not_frozen(hold: Hold, actor: Actor) -> None:
+def _check_not_frozen(hold: Hold | HeldMoney, actor: Actor) -> None:
     """Disputed money moves only by a staff decision (or a split settlement)."""
     if hold.state == HoldState.FROZEN and actor != Actor.OPERATOR:
         raise HoldFrozenError()
@@ -383,15 +389,21 @@ async def release(
     actor_id: uuid.UUID | None = None,
     settings: Settings | None = None,
 ) -> Settlement:
-    """Release what is held: the pro's share to pending, fees to the platform (SPEC 4.1)."""
-    hold = await lock_hold(session, hold_id)
+    """Release what is held: the pro's share to pending, fees to the platform (SPEC 4.1).
+
+    The ledger's hot path (``bench.ledger``): the hold is read under its row lock without
+    the ORM, the rules run here, and everything the release writes goes to the database
+    in one call (``hold_release``, migration 0008) whose last write is the ledger entry;
+    its credits to the shared platform accounts are applied at commit (see ``ledger``).
+    """
+    hold = await _lock_for_release(session, hold_id)
     if (first := _check_settle(hold, "released")) is not None:
         return first
     _check_not_frozen(hold, actor)
-    part = await _prepare_release(session, hold, remaining(hold), settings or get_settings())
-    await HOLD_LIFECYCLE.apply(session, hold, "release", actor=actor, actor_id=actor_id)
-    settlement = _settle(hold, "released", part.split if part else None, refunded=0)
-    await _post_release(session, hold, part)
+    part = _release_part(hold, remaining(hold), settings or get_settings())
+    move = await HOLD_LIFECYCLE.move(session, hold, "release", actor=actor, actor_id=actor_id)
+    settlement = _settlement(hold, "released", part.split if part else None, refunded=0)
+    await _write_release(session, hold, move, settlement, part)
     return settlement
 
 
@@ -464,19 +476,29 @@ async def settle_split(
         raise SplitMismatchError(held=_format(left, hold.currency))
     if hold.state != HoldState.FROZEN:
         raise HoldFrozenError("Only a frozen (disputed) payment can be split.")
-    part = await _prepare_release(session, hold, pro_amount, settings or get_settings())
+    part = _release_part(hold, pro_amount, settings or get_settings())
+    _add_release(session, hold, part)
     if client_amount:
         await _refund_part(
             session, hold, client_amount, reason="dispute split", requested_by=actor_id
         )
     await HOLD_LIFECYCLE.apply(session, hold, "settle_split", actor=actor, actor_id=actor_id)
     settlement = _settle(hold, "split", part.split if part else None, refunded=client_amount)
-    await _post_release(session, hold, part)
+    await _post_release(session, part)
     return settlement
 
 
 def _settle(hold: Hold, outcome: str, split: fees.Split | None, *, refunded: int) -> Settlement:
-    settlement = Settlement(
+    settlement = _settlement(hold, outcome, split, refunded=refunded)
+    hold.settlement = settlement.as_dict()
+    hold.updated_at = clock.now()
+    return settlement
+
+
+def _settlement(
+    hold: Hold | HeldMoney, outcome: str, split: fees.Split | None, *, refunded: int
+) -> Settlement:
+    return Settlement(
         outcome=outcome,
         released=split.amount if split else 0,
         refunded=refunded,
@@ -487,22 +509,21 @@ def _settle(hold: Hold, outcome: str, split: fees.Split | None, *, refunded: int
         currency=hold.currency,
         at=clock.now().isoformat(),
     )
-    hold.settlement = asdict(settlement)
-    hold.updated_at = clock.now()
-    return settlement
 
 
 @dataclass(frozen=True)
 class _ReleasePart:
+    """What releasing ``split.amount`` writes besides the hold: the ledger entry, the
+    shares' wallet credits and transfers, and their jobs (transfer, hold-period timer)."""
+
     split: fees.Split
-    entry_id: uuid.UUID
-    legs: list[ledger.Leg]
+    posting: ledger.Posting
+    credits: list[dict[str, Any]]  # wallet_credits rows
+    transfers: list[dict[str, Any]]  # transfers rows
+    jobs: list[dict[str, Any]]  # outbox rows
 
 
-async def _prepare_release(
-    session: WriteSession, hold: Hold, amount: int, settings: Settings
-) -> _ReleasePart | None:
-    """Everything a release writes except its ledger lines (``_post_release``, last)."""
+def _release_part(hold: Hold | HeldMoney, amount: int, settings: Settings) -> _ReleasePart | None:
     if amount == 0:
         return None
     split = fees.split(
@@ -521,28 +542,83 @@ async def _prepare_release(
     ]
     if hold.referrer_id is not None:
         legs.append((ledger.owned(K.WALLET_PENDING, hold.referrer_id, cur), split.referral_fee))
-    entry_id = new_id()
-    hold.released += amount
-    available_at = clock.now() + timedelta(days=_hold_days(settings))
-    for user_id, share in ((hold.payee_id, split.pro_net), (hold.referrer_id, split.referral_fee)):
-        if user_id is not None and share > 0:
-            await _credit(session, hold, entry_id, user_id, share, available_at)
-    return _ReleasePart(split, entry_id, legs)
-
-
-async def _post_release(session: WriteSession, hold: Hold, part: _ReleasePart | None) -> None:
-    """The release's lines: the last write, as they lock the shared platform rows."""
-    if part is None:
-        return
-    await ledger.post(
-        session,
+    posting = ledger.posting(
         EntryKind.RELEASE,
-        part.legs,
+        legs,
         cause=ledger.Cause("hold", hold.id, hold_id=hold.id),
         idempotency_key=f"release:{hold.id}",
         memo=hold.description[:300],
-        entry_id=part.entry_id,
     )
+    part = _ReleasePart(split, posting, [], [], [])
+    available_at = clock.now() + timedelta(days=_hold_days(settings))
+    for user_id, share in ((hold.payee_id, split.pro_net), (hold.referrer_id, split.referral_fee)):
+        if user_id is not None and share > 0:
+            _credit(part, hold, user_id, share, available_at)
+    return part
+
+
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """A wallet credit about to be written; its lifecycle's timer reads ``available_at``."""
+
+    id: uuid.UUID
+    available_at: datetime
+    state: CreditState = CreditState.PENDING
+
+
+def _credit(
+    part: _ReleasePart,
+    hold: Hold | HeldMoney,
+    user_id: uuid.UUID,
+    amount: int,
+    available_at: datetime,
+) -> None:
+    """A released share: pending until the hold period ends, and sent to the account.
+
+    Plain rows rather than ORM objects: the release's hot path writes them in SQL."""
+    from mesteri.payments.tasks import send_transfer
+
+    now = clock.now()
+    share = _Share(new_id(), available_at)
+    common = {
+        "user_id": user_id,
+        "hold_id": hold.id,
+        "entry_id": part.posting.entry_id,
+        "amount": amount,
+        "currency": hold.currency,
+        "created_at": now,
+    }
+    transfer_id = new_id()
+    part.credits.append(
+        {"id": share.id, **common, "state": share.state, "available_at": available_at}
+    )
+    part.transfers.append(
+        {
+            "id": transfer_id,
+            **common,
+            "state": TransferState.PENDING,
+            "provider_ref": None,
+            "sent_at": None,
+        }
+    )
+    part.jobs.extend(CREDIT_LIFECYCLE.timer_jobs(share, share.state))
+    part.jobs.append(jobs.outbox_row(send_transfer, transfer_id=str(transfer_id)))
+
+
+def _add_release(session: WriteSession, hold: Hold, part: _ReleasePart | None) -> None:
+    """The ORM way to write a release part (a split's), all but its entry (``_post_release``)."""
+    if part is None:
+        return
+    hold.released += part.split.amount
+    session.add_all([WalletCredit(**row) for row in part.credits])
+    session.add_all([Transfer(**row) for row in part.transfers])
+    session.add_all([jobs.OutboxEntry(**job) for job in part.jobs])
+
+
+async def _post_release(session: WriteSession, part: _ReleasePart | None) -> None:
+    """The release's lines: the last write, as they lock the shared platform rows."""
+    if part is not None:
+        await ledger.post_entry(session, part.posting)
 
 
 def _hold_days(settings: Settings) -> int:
@@ -551,42 +627,80 @@ def _hold_days(settings: Settings) -> int:
     )
 
 
-async def _credit(
-    session: WriteSession,
-    hold: Hold,
-    entry_id: uuid.UUID,
-    user_id: uuid.UUID,
-    amount: int,
-    available_at: Any,
-) -> None:
-    """The released share: pending until the hold period ends, and sent to the account."""
-    now = clock.now()
-    credit = WalletCredit(
-        id=new_id(),
-        user_id=user_id,
-        hold_id=hold.id,
-        entry_id=entry_id,
-        amount=amount,
-        currency=hold.currency,
-        state=CreditState.PENDING,
-        available_at=available_at,
-        created_at=now,
-    )
-    transfer = Transfer(
-        id=new_id(),
-        hold_id=hold.id,
-        user_id=user_id,
-        entry_id=entry_id,
-        amount=amount,
-        currency=hold.currency,
-        state=TransferState.PENDING,
-        created_at=now,
-    )
-    session.add_all([credit, transfer])
-    await CREDIT_LIFECYCLE.start(session, credit)
-    from mesteri.payments.tasks import send_transfer
+# ---------------------------------------------------------------- the release's hot path
 
-    await jobs.defer(session, send_transfer, transfer_id=str(transfer.id))
+
+@dataclass(frozen=True, slots=True)
+class HeldMoney:
+    """The columns of a hold that a release reads, loaded without the ORM."""
+
+    id: uuid.UUID
+    state: str
+    settlement: dict[str, Any] | None
+    captured: int
+    released: int
+    refunded: int
+    currency: str
+    fee_bps: int
+    vat_bps: int
+    referral_share_bps: int | None
+    payee_id: uuid.UUID
+    referrer_id: uuid.UUID | None
+    description: str
+
+
+_holds = Hold.__table__.c
+_LOCK_FOR_RELEASE = (
+    select(*(_holds[name] for name in HeldMoney.__dataclass_fields__))
+    .where(_holds.id == bindparam("hold_id"))
+    .with_for_update()
+)
+# One JSON document per release, serialised once (ids and times as text).
+_HOLD_RELEASE = text("SELECT hold_release(CAST(:release AS jsonb))")
+
+
+async def _lock_for_release(session: WriteSession, hold_id: uuid.UUID) -> HeldMoney:
+    row = (await session.execute(_LOCK_FOR_RELEASE, {"hold_id": hold_id})).one_or_none()
+    if row is None:
+        raise HoldNotFoundError()
+    return HeldMoney(**row._mapping)
+
+
+async def _write_release(
+    session: WriteSession,
+    hold: HeldMoney,
+    move: Move[HoldState],
+    settlement: Settlement,
+    part: _ReleasePart | None,
+) -> None:
+    """Everything the release decided, in one call; the ledger lines are its last write."""
+    values = {
+        "state": str(move.transition.target),
+        "released": hold.released + (part.split.amount if part else 0),
+        "settlement": settlement.as_dict(),
+        "updated_at": clock.now(),
+    }
+    release = {
+        "hold": {"id": hold.id, **values},
+        "history": [move.history],
+        "credits": part.credits if part else [],
+        "transfers": part.transfers if part else [],
+        "jobs": [*move.jobs, *(part.jobs if part else [])],
+        "posting": part.posting.as_json() if part else None,
+    }
+    # The caller's pending writes (and the event handlers') go first, the lines last.
+    await session.flush()
+    with ledger.insufficient_funds():
+        await session.execute(_HOLD_RELEASE, {"release": json.dumps(release, default=str)})
+    _refresh_loaded_hold(session, hold.id, values)
+
+
+def _refresh_loaded_hold(session: WriteSession, hold_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """A Hold the caller loaded earlier in this session learns what the SQL wrote."""
+    loaded = session.identity_map.get(identity_key(Hold, hold_id))
+    if loaded is not None:
+        for name, value in values.items():
+            set_committed_value(loaded, name, value)
 
 
 async def _refund_part(
