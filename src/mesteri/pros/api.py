@@ -45,6 +45,7 @@ from mesteri.pros.schemas import (
     ProOut,
     ProPatch,
     ProSearchItem,
+    ProviderCheckOut,
     RejectIn,
     ReputationOut,
     SearchHistoryOut,
@@ -180,6 +181,26 @@ def verification_out(sub: VerificationSubmission | None) -> VerificationOut:
         reason=sub.reason,
         submitted_at=sub.submitted_at,
         decided_at=sub.decided_at,
+    )
+
+
+def verification_status_out(status: service.VerificationStatus) -> VerificationOut:
+    check = status.provider_check
+    provider = None
+    if check is not None:
+        provider = ProviderCheckOut(
+            provider=check.provider,
+            status=check.status,  # an OnboardingStatus value
+            requirements_due=list(check.requirements_due),
+            past_due=list(check.past_due),
+            disabled_reason=check.disabled_reason,
+        )
+    return verification_out(status.submission).model_copy(
+        update={
+            "profile_state": status.state,
+            "provider_required": status.provider_required,
+            "provider": provider,
+        }
     )
 
 
@@ -323,8 +344,10 @@ async def submit_verification(
 
 @router.get("/pros/me/verification", response_model=VerificationOut)
 async def my_verification(session: DbRead, principal: CurrentPrincipal) -> VerificationOut:
+    """Our review of the latest submission, the badge state and, when the payment
+    provider checks identity too (Stripe), what its onboarding still needs."""
     profile = await service.access_own_profile(session, principal.user_id)
-    return verification_out(await service.latest_submission(session, profile.id))
+    return verification_status_out(await service.verification_status(session, profile))
 
 
 # ---------------------------------------------------------------- public profiles

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Computed,
@@ -196,6 +197,28 @@ class VerificationSubmission(Base):
     submitted_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class ProviderCheck(Base):
+    """The payment provider's latest verdict on a user's identity, as its onboarding
+    reported it (``payments.events.PayoutAccountChanged``). Keyed by user, since a
+    pro may start payout onboarding before the profile is complete. It feeds the
+    profile's ``verification_state`` (``service.combined_state``)."""
+
+    __tablename__ = "pro_provider_checks"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(20))
+    checks_identity: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20))  # payments' OnboardingStatus
+    requirements_due: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    past_due: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    disabled_reason: Mapped[str | None] = mapped_column(String(60))
+    # The provider's timestamp of this snapshot; an older one arriving late is ignored.
+    observed_at: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
 
 
 GEO_CELL_DEGREES = 0.5  # search cells: 0.5 by 0.5 degrees (about 55 by 40 km in Romania)

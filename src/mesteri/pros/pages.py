@@ -48,6 +48,34 @@ templates.globals["business_type_names"] = {
     "company": i18n.lazy("Company (Ltd.)"),
 }
 
+# Stripe's requirement names, by prefix, in words a pro understands; anything else is
+# shown as the provider names it.
+REQUIREMENT_LABELS = (
+    ("external_account", i18n.lazy("Bank account for payouts")),
+    ("individual.verification", i18n.lazy("Identity document")),
+    ("individual.dob", i18n.lazy("Date of birth")),
+    ("individual.address", i18n.lazy("Home address")),
+    ("individual.id_number", i18n.lazy("Personal identification number")),
+    ("individual.", i18n.lazy("Personal details")),
+    ("company.", i18n.lazy("Company details")),
+    ("business_profile", i18n.lazy("Business details")),
+    ("tos_acceptance", i18n.lazy("Acceptance of the provider's terms")),
+)
+
+
+def requirement_labels(codes: list[str]) -> list[str]:
+    """Each requirement's label once, in the provider's order."""
+    labels: dict[str, None] = {}
+    for code in codes:
+        label = next(
+            (str(lb) for prefix, lb in REQUIREMENT_LABELS if code.startswith(prefix)), code
+        )
+        labels.setdefault(label, None)
+    return list(labels)
+
+
+templates.globals["requirement_labels"] = requirement_labels
+
 Text = Annotated[Clean, Form(max_length=4000)]
 MAX_PAGE_UPLOAD = 20 * 1024 * 1024
 
@@ -219,7 +247,8 @@ async def _wizard_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, Any
     except DomainError:
         profile = None
     crafts = list(await service.list_crafts(session, profile.id)) if profile else []
-    submission = await service.latest_submission(session, profile.id) if profile else None
+    status = await service.verification_status(session, profile) if profile else None
+    submission = status.submission if status else None
     portfolio = await service.list_portfolio(session, profile.id) if profile else []
     primary = next((c.category_id for c in crafts if c.primary), None)
     return {
@@ -228,6 +257,7 @@ async def _wizard_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, Any
         "others": [c.category_id for c in crafts if not c.primary],
         "years": next((c.years for c in crafts if c.primary), 0),
         "submission": submission,
+        "verification": status,
         "portfolio": [shapes.portfolio_out(i) for i in portfolio],
         "categories": catalog.category_options(get_language()),
         "places": catalog.place_options(get_settings().market_profile.country, get_language()),

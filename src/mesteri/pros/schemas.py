@@ -153,13 +153,29 @@ class VerificationIn(BaseModel):
     document_ids: list[uuid.UUID] = Field(min_length=1, max_length=5)
 
 
+class ProviderCheckOut(BaseModel):
+    """The payment provider's onboarding verdict on the pro's identity."""
+
+    provider: str
+    status: Literal["action_required", "pending", "verified", "rejected"]
+    requirements_due: list[str]  # what the provider still needs (Stripe's names)
+    past_due: list[str]  # needed and already late: payouts stop until given
+    disabled_reason: str | None
+
+
 class VerificationOut(BaseModel):
+    """``state`` is our staff review of the latest submission; ``profile_state`` is the
+    badge state, which also needs the provider when ``provider_required``."""
+
     id: uuid.UUID | None
     state: str
     kind: str | None
     reason: str | None
     submitted_at: datetime | None
     decided_at: datetime | None
+    profile_state: str | None = None
+    provider_required: bool = False
+    provider: ProviderCheckOut | None = None
 
 
 class AdminVerificationOut(BaseModel):

@@ -53,6 +53,7 @@ from mesteri.pros.models import (
     PortfolioItem,
     ProCraft,
     ProProfile,
+    ProviderCheck,
     SavedPro,
     SearchHistoryEntry,
     SubmissionState,
@@ -493,7 +494,9 @@ async def do_submit_verification(
         submitted_at=clock.now(),
     )
     session.add(submission)
-    profile.verification_state = VerificationState.PENDING
+    check, gated = await _provider_check(session, user_id)
+    # Pending until staff decide, unless the provider already refused the account.
+    profile.verification_state = combined_state(submission.state, check, gated=gated)
     profile.verified_at = None
     audit.record(
         session,
@@ -583,17 +586,22 @@ async def do_decide(
     now = clock.now()
     submission.decided_at, submission.decided_by = now, principal.user_id
     submission.reason = None if approve else (reason or "").strip()
-    profile.verification_state = (
-        VerificationState.VERIFIED if approve else VerificationState.REJECTED
-    )
-    profile.verified_at = now if approve else None
+    check, gated = await _provider_check(session, profile.user_id)
+    profile.verification_state = combined_state(submission.state, check, gated=gated)
+    profile.verified_at = now if profile.verification_state == VerificationState.VERIFIED else None
     profile.updated_at = now
     await media.do_schedule_deletion(
         session,
         submission.document_ids,
         timedelta(days=get_settings().verification_document_days),
     )
-    await _notify_decision(session, profile, approve=approve, reason=submission.reason)
+    await _notify_decision(
+        session,
+        profile,
+        approve=approve,
+        reason=submission.reason,
+        awaiting_provider=approve and profile.verification_state != VerificationState.VERIFIED,
+    )
     audit.record(
         session,
         f"verification.{'approved' if approve else 'rejected'}",
@@ -610,10 +618,21 @@ async def do_decide(
 
 
 async def _notify_decision(
-    session: WriteSession, profile: ProProfile, *, approve: bool, reason: str | None
+    session: WriteSession,
+    profile: ProProfile,
+    *,
+    approve: bool,
+    reason: str | None,
+    awaiting_provider: bool = False,
 ) -> None:
     """Tell the pro, in their language (delivered after commit by the worker)."""
-    if approve:
+    if awaiting_provider:
+        subject = lazy("Your documents were accepted")
+        body = lazy(
+            "Our team accepted your documents. To be verified, finish the payment "
+            "provider's account setup too."
+        )
+    elif approve:
         subject = lazy("You are verified on Mesteri")
         body = lazy("Your documents were checked and your profile now shows the Verified badge.")
     else:
@@ -627,6 +646,168 @@ async def _notify_decision(
         body=body,
         link="/pro/onboarding#step-verification",
         reason=reason or "",
+    )
+
+
+# ---------------------------------------------------------------- provider checks
+#
+# The badge needs both sides (docs/architecture.md, "Verification"): our staff approve the
+# documents, and, when the installed payment provider checks identity itself (Stripe
+# Connect), its onboarding has nothing outstanding. Either side's rejection rejects.
+
+
+def combined_state(
+    staff: str | None, check: ProviderCheck | None, *, gated: bool
+) -> VerificationState:
+    """The profile's badge state from the latest staff decision (a submission state, or
+    ``None``) and the provider's verdict (``gated``: the provider must agree)."""
+    provider = check.status if gated and check is not None else None
+    if provider == "rejected" or staff == SubmissionState.REJECTED:
+        return VerificationState.REJECTED
+    if staff == SubmissionState.VERIFIED:
+        if not gated or provider == "verified":
+            return VerificationState.VERIFIED
+        return VerificationState.PENDING  # approved by us, the provider still needs things
+    if staff == SubmissionState.PENDING:
+        return VerificationState.PENDING
+    return VerificationState.NONE
+
+
+async def _provider_check(
+    session: ReadSession, user_id: uuid.UUID
+) -> tuple[ProviderCheck | None, bool]:
+    """The installed provider's verdict on this user (if it reported one) and whether the
+    provider must agree before the pro is verified."""
+    from mesteri.payments import service as payments  # payments depends on this module
+
+    provider = payments.identity_provider()
+    if provider is None:
+        return await session.get(ProviderCheck, user_id), False
+    check = await session.get(ProviderCheck, user_id)
+    return (check if check is not None and check.provider == provider else None), True
+
+
+@dataclass(frozen=True)
+class ProviderReport:
+    """What the provider's onboarding reported (``payments.events.PayoutAccountChanged``)."""
+
+    user_id: uuid.UUID
+    provider: str
+    checks_identity: bool
+    status: str
+    requirements_due: Sequence[str]
+    past_due: Sequence[str]
+    disabled_reason: str | None
+    observed_at: int
+
+
+async def do_record_provider_check(session: WriteSession, report: ProviderReport) -> None:
+    """Keep the provider's latest verdict and re-derive the pro's badge state from it.
+    Idempotent: a replayed or older report changes nothing."""
+    now = clock.now()
+    values = {
+        "provider": report.provider,
+        "checks_identity": report.checks_identity,
+        "status": report.status,
+        "requirements_due": list(report.requirements_due),
+        "past_due": list(report.past_due),
+        "disabled_reason": report.disabled_reason,
+        "observed_at": report.observed_at,
+        "updated_at": now,
+    }
+    stmt = insert(ProviderCheck).values(user_id=report.user_id, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ProviderCheck.user_id],
+        set_=values,
+        # A different provider's report replaces the old one; the same provider's only
+        # when it is not older (providers deliver out of order).
+        where=(ProviderCheck.provider != report.provider)
+        | (ProviderCheck.observed_at <= report.observed_at),
+    )
+    await session.execute(stmt.execution_options(synchronize_session=False))
+    await session.flush()
+    await _apply_provider_check(session, report.user_id, report.observed_at)
+
+
+async def _apply_provider_check(
+    session: WriteSession, user_id: uuid.UUID, observed_at: int
+) -> None:
+    profile = await session.scalar(
+        select(ProProfile).where(ProProfile.user_id == user_id).with_for_update()
+    )
+    if profile is None:
+        return  # no profile yet: the check is applied when staff decide
+    check, gated = await _provider_check(session, user_id)
+    if not gated:
+        return  # this provider checks no identity: our staff's decision alone counts
+    if check is not None:
+        await session.refresh(check)  # the upsert bypassed the identity map
+    submission = await latest_submission(session, profile.id)
+    before = profile.verification_state
+    after = combined_state(submission.state if submission else None, check, gated=gated)
+    if after == before:
+        return
+    profile.verification_state = after
+    profile.verified_at = clock.now() if after == VerificationState.VERIFIED else None
+    profile.updated_at = clock.now()
+    audit.record(
+        session,
+        "verification.provider_changed",
+        actor_id=None,
+        subject_type="pro",
+        subject_id=profile.id,
+        before=before,
+        after=after,
+        provider=check.provider if check else "",
+    )
+    await _notify_provider_change(
+        session, profile, before=before, after=after, dedupe=f"{after}:{observed_at}"
+    )
+    await do_refresh_rank(session, profile.id)
+
+
+async def _notify_provider_change(
+    session: WriteSession, profile: ProProfile, *, before: str, after: str, dedupe: str
+) -> None:
+    if after == VerificationState.VERIFIED:
+        subject = lazy("You are verified on Mesteri")
+        body = lazy("The payment provider confirmed your account; your profile shows the badge.")
+    elif after == VerificationState.REJECTED:
+        subject = lazy("Your Mesteri verification was not accepted")
+        body = lazy("The payment provider could not verify your account.")
+    elif before == VerificationState.VERIFIED:
+        subject = lazy("The payment provider needs more information")
+        body = lazy("Until you give it, clients cannot hire you for paid work.")
+    else:
+        return
+    await notifications.do_notify(
+        session,
+        profile.user_id,
+        "verification.provider",
+        subject=subject,
+        body=body,
+        link="/pro/onboarding#step-verification",
+        dedupe_key=f"verification.provider:{profile.id}:{dedupe}",
+    )
+
+
+@dataclass(frozen=True)
+class VerificationStatus:
+    """The pro's whole verification picture: our review and the provider's onboarding."""
+
+    submission: VerificationSubmission | None
+    state: str  # the profile's badge state (combined_state)
+    provider_required: bool  # the installed provider must agree (it checks identity)
+    provider_check: ProviderCheck | None
+
+
+async def verification_status(session: ReadSession, profile: ProProfile) -> VerificationStatus:
+    check, gated = await _provider_check(session, profile.user_id)
+    return VerificationStatus(
+        submission=await latest_submission(session, profile.id),
+        state=profile.verification_state,
+        provider_required=gated,
+        provider_check=check,
     )
 
 

@@ -1,0 +1,43 @@
+"""provider checks: the payment provider's verdict on a pro's identity
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02 06:30:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "pro_provider_checks",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("checks_identity", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("requirements_due", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("past_due", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("disabled_reason", sa.String(length=60), nullable=True),
+        sa.Column("observed_at", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_pro_provider_checks_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_pro_provider_checks")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("pro_provider_checks")
