@@ -25,6 +25,7 @@ from mesteri.media import service as media
 from mesteri.pros import search as search_mod
 from mesteri.pros import service
 from mesteri.pros.models import (
+    ClientProfile,
     PortfolioItem,
     ProCraft,
     ProProfile,
@@ -32,6 +33,7 @@ from mesteri.pros.models import (
     VerificationSubmission,
 )
 from mesteri.pros.schemas import (
+    AddressIn,
     AdminVerificationOut,
     AvailabilityPut,
     ClientProfileOut,
@@ -390,19 +392,61 @@ async def unsave_pro(pro_id: uuid.UUID, session: DbWrite, principal: CurrentPrin
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+def client_profile_out(profile: ClientProfile) -> ClientProfileOut:
+    return ClientProfileOut(
+        addresses=service.list_addresses(profile), search_history=profile.search_history
+    )
+
+
 @router.get("/clients/me", response_model=ClientProfileOut)
 async def my_client_profile(session: DbRead, principal: CurrentPrincipal) -> ClientProfileOut:
     profile = await service.access_client_profile(session, principal.user_id)
-    return ClientProfileOut(addresses=profile.addresses, search_history=profile.search_history)
+    return client_profile_out(profile)
 
 
 @router.patch("/clients/me", response_model=ClientProfileOut)
 async def update_client_profile(
     body: ClientProfilePatch, session: DbWrite, principal: CurrentPrincipal
 ) -> ClientProfileOut:
-    """Saved addresses and the search-history opt-in (turning it off forgets the history)."""
+    """Saved addresses (the whole list) and the search-history opt-in (turning it off
+    forgets the history)."""
     profile = await service.do_update_client_profile(session, principal.user_id, body)
-    return ClientProfileOut(addresses=profile.addresses, search_history=profile.search_history)
+    return client_profile_out(profile)
+
+
+@router.post(
+    "/clients/me/addresses", status_code=status.HTTP_201_CREATED, response_model=ClientProfileOut
+)
+async def add_address(
+    body: AddressIn, session: DbWrite, principal: CurrentPrincipal
+) -> ClientProfileOut:
+    """Add a saved address (at most ten); the first one is the default."""
+    return client_profile_out(await service.do_add_address(session, principal.user_id, body))
+
+
+@router.put("/clients/me/addresses/{address_id}", response_model=ClientProfileOut)
+async def edit_address(
+    address_id: uuid.UUID, body: AddressIn, session: DbWrite, principal: CurrentPrincipal
+) -> ClientProfileOut:
+    profile = await service.do_edit_address(session, principal.user_id, address_id, body)
+    return client_profile_out(profile)
+
+
+@router.delete("/clients/me/addresses/{address_id}", response_model=ClientProfileOut)
+async def delete_address(
+    address_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal
+) -> ClientProfileOut:
+    """Forget an address; if it was the default, the first remaining one becomes it."""
+    profile = await service.do_delete_address(session, principal.user_id, address_id)
+    return client_profile_out(profile)
+
+
+@router.post("/clients/me/addresses/{address_id}/default", response_model=ClientProfileOut)
+async def set_default_address(
+    address_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal
+) -> ClientProfileOut:
+    profile = await service.do_set_default_address(session, principal.user_id, address_id)
+    return client_profile_out(profile)
 
 
 @router.get("/me/search-history", response_model=Page[SearchHistoryOut])

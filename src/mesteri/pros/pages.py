@@ -26,6 +26,7 @@ from mesteri.pros import api as shapes
 from mesteri.pros import search as search_mod
 from mesteri.pros import service
 from mesteri.pros.schemas import (
+    AddressIn,
     ClientProfilePatch,
     CraftIn,
     PortfolioIn,
@@ -236,6 +237,91 @@ async def saved_history(session: DbWrite, auth: WebAuthRequired, enabled: Text =
 async def saved_remove(session: DbWrite, auth: WebAuthRequired, pro_id: uuid.UUID) -> Response:
     await service.do_unsave_pro(session, auth[0].id, pro_id)
     return _redirect("/saved")
+
+
+# ---------------------------------------------------------------- saved addresses
+
+
+async def _addresses_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, Any]:
+    profile = await service.access_client_profile(session, user_id)
+    return {
+        "addresses": service.list_addresses(profile),
+        "places": catalog.place_options(get_settings().market_profile.country, get_language()),
+    }
+
+
+def _address_in(label: str, place_id: str, street: str, default: str) -> AddressIn:
+    """The form's fields as the API's body; a missing or malformed field names itself."""
+    try:
+        place = uuid.UUID(place_id)
+    except ValueError as exc:
+        raise InvalidInputError(field="place_id") from exc
+    if not label.strip():
+        raise InvalidInputError(field="label")
+    return AddressIn(label=label, place_id=place, street=street, default=default == "1")
+
+
+@router.get("/account/addresses")
+async def addresses_page(request: Request, session: DbWrite, auth: WebAuthRequired) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    return render(request, "pros/addresses.html", context)
+
+
+@router.post("/account/addresses")
+async def address_add(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    label: Annotated[Clean, Form(max_length=60)] = "",
+    place_id: Annotated[str, Form(max_length=40)] = "",
+    street: Annotated[Clean, Form(max_length=200)] = "",
+    default: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    form = {"label": label, "place_id": place_id, "street": street, "default": default}
+    with form_errors(request, "pros/addresses.html", **context, form=form):
+        await service.do_add_address(
+            session, auth[0].id, _address_in(label, place_id, street, default)
+        )
+    return _redirect("/account/addresses?saved=added")
+
+
+@router.post("/account/addresses/{address_id}")
+async def address_edit(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    address_id: uuid.UUID,
+    label: Annotated[Clean, Form(max_length=60)] = "",
+    place_id: Annotated[str, Form(max_length=40)] = "",
+    street: Annotated[Clean, Form(max_length=200)] = "",
+) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    with form_errors(request, "pros/addresses.html", **context, editing=address_id):
+        await service.do_edit_address(
+            session, auth[0].id, address_id, _address_in(label, place_id, street, "")
+        )
+    return _redirect("/account/addresses?saved=changed")
+
+
+@router.post("/account/addresses/{address_id}/delete")
+async def address_delete(
+    request: Request, session: DbWrite, auth: WebAuthRequired, address_id: uuid.UUID
+) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    with form_errors(request, "pros/addresses.html", **context):
+        await service.do_delete_address(session, auth[0].id, address_id)
+    return _redirect("/account/addresses?saved=deleted")
+
+
+@router.post("/account/addresses/{address_id}/default")
+async def address_default(
+    request: Request, session: DbWrite, auth: WebAuthRequired, address_id: uuid.UUID
+) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    with form_errors(request, "pros/addresses.html", **context):
+        await service.do_set_default_address(session, auth[0].id, address_id)
+    return _redirect("/account/addresses?saved=default")
 
 
 # ---------------------------------------------------------------- onboarding wizard

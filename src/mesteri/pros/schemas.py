@@ -205,19 +205,38 @@ class SuggestItem(BaseModel):
     detail: str | None = None
 
 
+MAX_ADDRESSES = 10
+
+
+class AddressOut(BaseModel):
+    """A saved address; exactly one of a non-empty list is the ``default``."""
+
+    id: uuid.UUID
+    label: str
+    place_id: uuid.UUID
+    place_name: str | None = None
+    street: str
+    default: bool
+
+
 class ClientProfileOut(BaseModel):
-    addresses: list[dict[str, Any]]
+    addresses: list[AddressOut]
     search_history: bool
 
 
 class AddressIn(BaseModel):
-    label: Clean = Field(max_length=60)
+    """``id`` keeps an existing address's id in a whole-list ``PATCH``; ``default`` makes
+    it the default (the first address is when none is)."""
+
+    id: uuid.UUID | None = None
+    label: Clean = Field(min_length=1, max_length=60)
     place_id: uuid.UUID
     street: Clean = Field(default="", max_length=200)
+    default: bool = False
 
 
 class ClientProfilePatch(BaseModel):
-    addresses: list[AddressIn] | None = Field(default=None, max_length=10)
+    addresses: list[AddressIn] | None = Field(default=None, max_length=MAX_ADDRESSES)
     search_history: bool | None = None
 
 

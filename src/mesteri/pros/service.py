@@ -31,6 +31,7 @@ from mesteri.kit.text import clean_text, fold
 from mesteri.media import service as media
 from mesteri.notifications import service as notifications
 from mesteri.pros.errors import (
+    AddressNotFoundError,
     BusinessIdRequiredError,
     CertificateRequiredError,
     DocumentsRequiredError,
@@ -45,6 +46,7 @@ from mesteri.pros.errors import (
     ProNotFoundError,
     RejectionReasonRequiredError,
     SubmissionNotFoundError,
+    TooManyAddressesError,
 )
 from mesteri.pros.lifecycles import VERIFICATION_LIFECYCLE
 from mesteri.pros.models import (
@@ -61,6 +63,9 @@ from mesteri.pros.models import (
     VerificationSubmission,
 )
 from mesteri.pros.schemas import (
+    MAX_ADDRESSES,
+    AddressIn,
+    AddressOut,
     ClientProfilePatch,
     PortfolioIn,
     ProPatch,
@@ -862,9 +867,7 @@ async def do_update_client_profile(
         )
         session.add(profile)
     if patch.addresses is not None:
-        for address in patch.addresses:
-            catalog.place_coordinates(address.place_id)
-        profile.addresses = [a.model_dump(mode="json") for a in patch.addresses]
+        profile.addresses = _address_rows(patch.addresses)
     if patch.search_history is not None:
         profile.search_history = patch.search_history
         if not patch.search_history:  # opting out forgets what was kept
@@ -874,6 +877,128 @@ async def do_update_client_profile(
     profile.updated_at = clock.now()
     await session.flush()
     return profile
+
+
+# ---------------------------------------------------------------- saved addresses
+#
+# A client's addresses live in ``client_profiles.addresses`` (JSONB, at most ten), each
+# with a stable id and exactly one default when there are any.
+
+
+def _address_rows(addresses: Sequence[AddressIn | AddressOut]) -> list[dict[str, Any]]:
+    """Stored rows for these addresses: places checked, ids kept or given, one default
+    (the last one asked for, else the first)."""
+    if len(addresses) > MAX_ADDRESSES:
+        raise TooManyAddressesError(field="addresses")
+    for address in addresses:
+        catalog.place_coordinates(address.place_id)
+    chosen = next((i for i, a in reversed(list(enumerate(addresses))) if a.default), 0)
+    return [
+        {
+            "id": str(a.id or new_id()),
+            "label": a.label.strip(),
+            "place_id": str(a.place_id),
+            "street": a.street.strip(),
+            "default": i == chosen,
+        }
+        for i, a in enumerate(addresses)
+    ]
+
+
+def list_addresses(profile: ClientProfile) -> list[AddressOut]:
+    """The saved addresses, each with its id. Rows saved before addresses had ids get one
+    derived from the row, so it stays the same until the list is next written."""
+    rows = profile.addresses
+    has_default = any(row.get("default") for row in rows)
+    return [
+        AddressOut(
+            id=row.get("id")
+            or uuid.uuid5(uuid.NAMESPACE_URL, f"{profile.user_id}:{i}:{row.get('label')}"),
+            label=row.get("label") or "—",
+            place_id=row["place_id"],
+            place_name=catalog.place_name(uuid.UUID(str(row["place_id"]))),
+            street=row.get("street", ""),
+            default=bool(row.get("default")) if has_default else i == 0,
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+async def _lock_client_profile(session: WriteSession, user_id: uuid.UUID) -> ClientProfile:
+    profile = await session.get(ClientProfile, user_id, with_for_update=True)
+    if profile is None:
+        profile = ClientProfile(
+            user_id=user_id, addresses=[], search_history=False, updated_at=clock.now()
+        )
+        session.add(profile)
+    return profile
+
+
+async def _save_addresses(
+    session: WriteSession, profile: ClientProfile, addresses: Sequence[AddressIn | AddressOut]
+) -> ClientProfile:
+    profile.addresses = _address_rows(addresses)
+    profile.updated_at = clock.now()
+    await session.flush()
+    return profile
+
+
+def _index_of(addresses: Sequence[AddressOut], address_id: uuid.UUID) -> int:
+    index = next((i for i, a in enumerate(addresses) if a.id == address_id), None)
+    if index is None:
+        raise AddressNotFoundError()
+    return index
+
+
+async def do_add_address(
+    session: WriteSession, user_id: uuid.UUID, address: AddressIn
+) -> ClientProfile:
+    profile = await _lock_client_profile(session, user_id)
+    current = list_addresses(profile)
+    if len(current) >= MAX_ADDRESSES:
+        raise TooManyAddressesError()
+    added = address.model_copy(update={"id": None})  # a new address gets a new id
+    return await _save_addresses(session, profile, [*current, added])
+
+
+async def do_edit_address(
+    session: WriteSession, user_id: uuid.UUID, address_id: uuid.UUID, address: AddressIn
+) -> ClientProfile:
+    """Change an address's label, place or street; it stays the default if it was."""
+    profile = await _lock_client_profile(session, user_id)
+    current: list[AddressIn | AddressOut] = list(list_addresses(profile))
+    index = _index_of(list_addresses(profile), address_id)
+    default = current[index].default or address.default
+    current = [
+        address.model_copy(update={"id": address_id, "default": default})
+        if i == index
+        else a.model_copy(update={"default": a.default and not default})
+        for i, a in enumerate(current)
+    ]
+    return await _save_addresses(session, profile, current)
+
+
+async def do_delete_address(
+    session: WriteSession, user_id: uuid.UUID, address_id: uuid.UUID
+) -> ClientProfile:
+    """Forget an address; when it was the default, the first remaining one becomes it."""
+    profile = await _lock_client_profile(session, user_id)
+    current = list_addresses(profile)
+    del current[_index_of(current, address_id)]
+    return await _save_addresses(session, profile, current)
+
+
+async def do_set_default_address(
+    session: WriteSession, user_id: uuid.UUID, address_id: uuid.UUID
+) -> ClientProfile:
+    profile = await _lock_client_profile(session, user_id)
+    current = list_addresses(profile)
+    index = _index_of(current, address_id)
+    return await _save_addresses(
+        session,
+        profile,
+        [a.model_copy(update={"default": i == index}) for i, a in enumerate(current)],
+    )
 
 
 async def do_record_search(
