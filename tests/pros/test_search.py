@@ -25,6 +25,8 @@ from tests.fixtures.pros import (
     PLOIESTI,
     PLUMBING,
     make_pro,
+    png_bytes,
+    upload,
 )
 
 TODAY = recency.growth(clock.now(), get_settings().reputation_half_life_days)
@@ -341,3 +343,54 @@ async def test_nul_characters_never_reach_the_database(client: httpx.AsyncClient
     )
     assert patched.status_code == 200
     assert patched.json()["bio"] == "Bună ziua"
+
+
+async def _portfolio(client: httpx.AsyncClient, headers: dict[str, str], *cats: Any) -> None:
+    for category in cats:
+        done = await upload(client, headers, png_bytes(), content_type="image/png")
+        assert done.status_code == 200, done.text
+        body = {"media_id": done.json()["id"], "category_id": str(category) if category else None}
+        added = await client.post(f"{API}/pros/me/portfolio", json=body, headers=headers)
+        assert added.status_code == 201, added.text
+
+
+async def test_portfolio_fit_counts_work_in_the_searched_category(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two plumbers alike but for their portfolios: plumbing work (one item untagged, which
+    counts as the primary craft) against painting work. Searching plumbing, the first
+    gains 2/10 of the portfolio weight over the second; without a category, size alone
+    counts and they tie; both search paths compute the same score."""
+    s = get_settings()
+    crafts = [
+        {"category_id": str(PLUMBING), "primary": True, "years": 4},
+        {"category_id": str(PAINTING), "primary": False, "years": 2},
+    ]
+    plumber_headers, plumber = await make_pro(client, display_name="Fit Plumber", crafts=crafts)
+    painter_headers, painter = await make_pro(client, display_name="Fit Painter", crafts=crafts)
+    await _portfolio(client, plumber_headers, DRAIN_CLEANING, None)
+    await _portfolio(client, painter_headers, PAINTING, PAINTING)
+
+    def scores(items: list[dict[str, Any]]) -> dict[str, float]:
+        return {i["id"]: i["score"] for i in items if i["id"] in (plumber["id"], painter["id"])}
+
+    plumbing = scores(
+        (await client.get(f"{API}/pros", params={"category": "plumbing"})).json()["items"]
+    )
+    assert plumbing[plumber["id"]] - plumbing[painter["id"]] == pytest.approx(
+        s.rank_portfolio * 0.2, abs=1e-6
+    )
+    painting = scores(
+        (await client.get(f"{API}/pros", params={"category": "painting"})).json()["items"]
+    )
+    assert painting[painter["id"]] - painting[plumber["id"]] == pytest.approx(
+        s.rank_portfolio * 0.2, abs=1e-6
+    )
+    anything = scores((await client.get(f"{API}/pros", params={"q": "Fit"})).json()["items"])
+    assert anything[plumber["id"]] == pytest.approx(anything[painter["id"]], abs=1e-6)
+    by_rating = scores(
+        (await client.get(f"{API}/pros", params={"category": "plumbing", "sort": "rating"})).json()[
+            "items"
+        ]
+    )
+    assert by_rating == pytest.approx(plumbing, abs=1e-6)

@@ -135,6 +135,12 @@ class ProProfile(Base):
     rating_weight: Mapped[float] = mapped_column(Float, default=0.0)
     delivery_score: Mapped[float] = mapped_column(Float, default=0.0)  # on-time share, 0..1
     portfolio_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The categories of the latest ``PORTFOLIO_FIT_ITEMS`` portfolio items (an untagged
+    # item counts as the primary craft), for the query's portfolio fit (pros/search.py).
+    # Kept by ``service.do_refresh_rank``.
+    portfolio_category_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(Uuid), default=list, server_default=text("'{}'")
+    )
     promoted_until: Mapped[datetime | None]
     # The query-independent part of the relevance score (pros.search.static_score_sql).
     rank_base: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))

@@ -19,7 +19,12 @@ indexed, so the default sort retrieves the best candidates by it and re-ranks th
 
 - skill: 1 when the searched category (or one below it) is the pro's primary craft, 0.6
   when it is another of their crafts, 0 without a category filter;
-- portfolio: min(items, 10) / 10;
+- portfolio: with a searched category, the fit of the pro's work to it: of their latest
+  10 portfolio items, those whose category is in the searched sub-tree (an untagged item
+  counts as the pro's primary craft), over 10; without a category, all of them count
+  (min(items, 10) / 10). The index-ordered ``rank_base`` carries the category-free value,
+  an upper bound of the fit (the matching items are among all items), and the re-rank
+  replaces it with the fit;
 - reviews: the Bayesian average (C·m + Σwᵢrᵢ) / (C + Σwᵢ) with prior mean m, prior weight C
   and recency weights wᵢ = 2^(-age/half-life) (sums kept by the reviews module relative to
   a fixed epoch, ``kit.recency``), mapped from 1..5 to 0..1; "sort by rating" orders by
@@ -159,6 +164,38 @@ def rating_score_sql(settings: Settings) -> ColumnElement[float]:
     return (c * m + p.rating_weighted_sum * factor) / (c + p.rating_weight * factor)
 
 
+PORTFOLIO_FIT_ITEMS = 10  # the portfolio signal saturates at this many (matching) items
+
+
+def portfolio_categories_sql() -> Any:
+    """``pro_profiles.portfolio_category_ids`` from the pro's portfolio items (newest first;
+    an untagged item counts as the primary craft)."""
+    from mesteri.pros.models import PortfolioItem
+
+    p, i = ProProfile, PortfolioItem
+    category = func.coalesce(i.category_id, p.primary_category_id)
+    return func.array(
+        select(category)
+        .where(i.pro_id == p.id, category.is_not(None))
+        .order_by(i.created_at.desc(), i.id.desc())
+        .limit(PORTFOLIO_FIT_ITEMS)
+        .scalar_subquery()
+    )
+
+
+def portfolio_size_sql() -> ColumnElement[float]:
+    """The category-free portfolio signal, part of ``rank_base``."""
+    size = func.least(ProProfile.portfolio_count, PORTFOLIO_FIT_ITEMS)
+    return cast(size / float(PORTFOLIO_FIT_ITEMS), Float)
+
+
+def portfolio_fit_sql(cats: Any) -> ColumnElement[float]:
+    """The share of the pro's latest items that show work in the searched categories."""
+    item = func.unnest(ProProfile.portfolio_category_ids).column_valued("portfolio_category")
+    matching = select(func.count()).where(item == any_(cats)).scalar_subquery()
+    return cast(cast(matching, Float) / float(PORTFOLIO_FIT_ITEMS), Float)
+
+
 def static_score_sql(settings: Settings) -> ColumnElement[float]:
     """The query-independent part of the score, stored as ``rank_base`` (indexed)."""
     p = ProProfile
@@ -169,7 +206,7 @@ def static_score_sql(settings: Settings) -> ColumnElement[float]:
     promoted = case((p.promoted_until > clock.now(), 1.0), else_=0.0)
     verified = case((p.verification_state == "verified", 1.0), else_=0.0)
     return cast(
-        settings.rank_portfolio * func.least(p.portfolio_count, 10) / 10.0
+        settings.rank_portfolio * portfolio_size_sql()
         + settings.rank_reviews * reviews
         + settings.rank_delivery * p.delivery_score
         + settings.rank_availability * availability
@@ -185,13 +222,21 @@ def score_sql(
     """The full score: ``rank_base`` plus the parts that depend on the query."""
     p = ProProfile
     skill: ColumnElement[float] = literal(0.0)
+    portfolio: ColumnElement[float] = literal(0.0)  # rank_base's portfolio part stands
     if category_ids:
         cats = bindparam("skill_categories", category_ids, type_=ARRAY(Uuid))
         skill = case((p.primary_category_id == any_(cats), 1.0), else_=0.6)
+        portfolio = portfolio_fit_sql(cats) - portfolio_size_sql()
     text_rank: ColumnElement[float] = literal(0.0)
     if tsq is not None:
         text_rank = func.ts_rank(p.search_vector, tsq, 32)
-    return cast(p.rank_base + settings.rank_skill * skill + settings.rank_text * text_rank, Float)
+    return cast(
+        p.rank_base
+        + settings.rank_skill * skill
+        + settings.rank_portfolio * portfolio
+        + settings.rank_text * text_rank,
+        Float,
+    )
 
 
 @dataclass(frozen=True)
@@ -364,6 +409,13 @@ _HAVERSINE = (
     "(2 * 6371.0088 * asin(sqrt(least(1.0, power(sin(radians(p.lat - :lat0) / 2), 2)"
     " + :coslat0 * cos(radians(p.lat)) * power(sin(radians(p.lon - :lon0) / 2), 2)))))"
 )
+# portfolio_fit_sql minus portfolio_size_sql (PORTFOLIO_FIT_ITEMS = 10): the fit replaces
+# the category-free portfolio part of rank_base. Read on the re-ranked window only.
+_PORTFOLIO_FIT = (
+    "((SELECT count(*) FROM unnest(p.portfolio_category_ids) AS c(portfolio_category)"
+    " WHERE c.portfolio_category = ANY(CAST(:cats AS uuid[])))::float8 / 10.0"
+    " - least(p.portfolio_count, 10) / 10.0)"
+)
 _RESULT_COLUMNS = (
     "p.id, p.display_name, p.primary_category_id, p.category_ids, p.rating_avg,"
     " p.reviews_count, p.verification_state, p.availability, p.rate_min, p.rate_max,"
@@ -417,11 +469,13 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
             conds.append(f"{_HAVERSINE} <= :radius")
             cells = geo_cells(lat0, lon0, dlat, dlon)
     skill = "0.0"
+    portfolio = "0.0"
     craft_condition = None
     if query.category:
         params["cats"] = catalog.subtree(catalog.get_category(query.category).id)
         craft_condition = "p.category_ids && CAST(:cats AS uuid[])"
         skill = "CASE WHEN p.primary_category_id = ANY(CAST(:cats AS uuid[])) THEN 1.0 ELSE 0.6 END"
+        portfolio = _PORTFOLIO_FIT
     text_rank = "0.0"
     terms = tsquery_text(query.q) if query.q else None
     if terms:
@@ -441,8 +495,12 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
     if query.language:
         params["language"] = query.language.lower()
         conds.append("p.languages @> ARRAY[CAST(:language AS varchar)]")
-    params.update(w_skill=settings.rank_skill, w_text=settings.rank_text)
-    score = f"(p.rank_base + :w_skill * {skill} + :w_text * {text_rank})"
+    params.update(
+        w_skill=settings.rank_skill, w_portfolio=settings.rank_portfolio, w_text=settings.rank_text
+    )
+    score = (
+        f"(p.rank_base + :w_skill * {skill} + :w_portfolio * {portfolio} + :w_text * {text_rank})"
+    )
     lists = len(cells) * len(params.get("cats", ()))
     if lists and lists <= MAX_INDEX_LISTS:
         params["cells"] = cells

@@ -1,4 +1,5 @@
-"""provider checks: the payment provider's verdict on a pro's identity
+"""provider checks (the payment provider's verdict on a pro's identity) and the
+categories of a pro's portfolio (portfolio fit in search)
 
 Revision ID: 0007
 Revises: 0006
@@ -37,7 +38,25 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_pro_provider_checks")),
     )
+    op.add_column(
+        "pro_profiles",
+        sa.Column(
+            "portfolio_category_ids",
+            postgresql.ARRAY(sa.Uuid()),
+            server_default=sa.text("'{}'"),
+            nullable=False,
+        ),
+    )
+    # Existing pros: the categories of their latest ten items (untagged: the primary craft).
+    op.execute(
+        "UPDATE pro_profiles AS p SET portfolio_category_ids = ARRAY("
+        " SELECT coalesce(i.category_id, p.primary_category_id) FROM portfolio_items AS i"
+        " WHERE i.pro_id = p.id AND coalesce(i.category_id, p.primary_category_id) IS NOT NULL"
+        " ORDER BY i.created_at DESC LIMIT 10)"
+        " WHERE p.portfolio_count > 0"
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("pro_profiles", "portfolio_category_ids")
     op.drop_table("pro_provider_checks")
