@@ -394,3 +394,38 @@ async def test_portfolio_fit_counts_work_in_the_searched_category(
         ]
     )
     assert by_rating == pytest.approx(plumbing, abs=1e-6)
+
+
+@pytest.mark.parametrize("near", [False, True])
+async def test_every_window_is_ordered_by_the_full_score(
+    client: httpx.AsyncClient,
+    market: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    near: bool,
+) -> None:
+    """Past the first window, pages are re-ranked the same way: each block of
+    ``search_window`` results is ordered by the full score (craft match included), and
+    one-result pages give the same sequence as one big page."""
+    monkeypatch.setattr(get_settings(), "search_window", 2)
+    params: dict[str, Any] = {"category": "installations"}
+    if near:
+        params.update(place_id=str(BUCHAREST), radius_km=200)
+    one_page = (await client.get(f"{API}/pros", params={**params, "limit": 50})).json()
+    assert one_page["next_cursor"] is None
+    sequence, cursor = [], None
+    for _ in range(20):
+        page = (
+            await client.get(
+                f"{API}/pros",
+                params={**params, "limit": 1, **({"cursor": cursor} if cursor else {})},
+            )
+        ).json()
+        sequence += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert [i["id"] for i in sequence] == [i["id"] for i in one_page["items"]]
+    scores = [i["score"] for i in sequence]
+    assert len(scores) >= 4
+    for block in range(0, len(scores), 2):
+        assert scores[block : block + 2] == sorted(scores[block : block + 2], reverse=True)

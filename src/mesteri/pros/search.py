@@ -512,39 +512,56 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
     return RelevanceSql(" AND ".join(conds), params, score, distance, entry_conditions, lists)
 
 
-def index_window_sql(rel: RelevanceSql, size: int) -> tuple[str, dict[str, Any]]:
+Edge = tuple[float, uuid.UUID]  # (rank_base, id) of a window's last candidate
+
+_AFTER_EDGE = "(p.rank_base, {id}) < (:start_rank, CAST(:start_id AS uuid))"
+
+
+def _edge_params(start: Edge | None) -> dict[str, Any]:
+    return {} if start is None else {"start_rank": float(start[0]), "start_id": start[1]}
+
+
+def index_window_sql(
+    rel: RelevanceSql, size: int, start: Edge | None = None
+) -> tuple[str, dict[str, Any]]:
     """Relevance, step 1 when the query names a craft and a radius: the ``size`` best
-    matches of each (craft, map cell) list of the search index, each read in rank order
-    from ``ix_pro_search_entries_lookup`` (index-only) and stopped after ``size`` matches.
-    Merged and de-duplicated, they are exactly the ``size`` best matches,
+    matches (after ``start``) of each (craft, map cell) list of the search index, each read
+    in rank order from ``ix_pro_search_entries_lookup`` (index-only) and stopped after
+    ``size`` matches. Merged and de-duplicated, they are exactly the ``size`` best matches,
     at a cost bounded by lists x size rather than by the size of the market."""
+    after = f" AND {_AFTER_EDGE.format(id='p.pro_id')}" if start else ""
     sql = (
         "SELECT t.id, t.rank_base FROM unnest(CAST(:cats AS uuid[])) AS k(cat)"  # noqa: S608
         " CROSS JOIN unnest(CAST(:cells AS int[])) AS c(cell)"
         " CROSS JOIN LATERAL (SELECT p.pro_id AS id, p.rank_base FROM pro_search_entries AS p"
-        f" WHERE p.category_id = k.cat AND p.geo_cell = c.cell AND {rel.entry_conditions}"
+        f" WHERE p.category_id = k.cat AND p.geo_cell = c.cell AND {rel.entry_conditions}{after}"
         " ORDER BY p.rank_base DESC, p.pro_id DESC LIMIT :size) AS t"
         # a pro with several matching crafts is in several lists, with the same rank
         " GROUP BY t.id, t.rank_base ORDER BY t.rank_base DESC, t.id DESC LIMIT :size"
     )
-    return sql, {**rel.params, "size": size}
+    return sql, {**rel.params, **_edge_params(start), "size": size}
 
 
-def window_sql(rel: RelevanceSql, size: int, scan: int | None) -> tuple[str, dict[str, Any]]:
-    """Relevance, step 1: the ``size`` best matches by ``rank_base``.
+def window_sql(
+    rel: RelevanceSql, size: int, scan: int | None, start: Edge | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Relevance, step 1: the ``size`` best matches by ``rank_base`` (after ``start``).
 
-    With ``scan``, only the ``scan`` best-ranked listed pros are looked at, in index order
-    and index-only (``ix_pro_profiles_rank`` carries every filtered column, see
-    ``RANK_INDEX_INCLUDE``): a cost that does not depend on the size of the market. If
-    fewer than ``size`` matches are among them, the caller asks again without ``scan``; the
-    filters' own indexes (text GIN, category GIN, location GiST) then find the few matches
-    wherever they are.
+    With ``scan`` (first window only), only the ``scan`` best-ranked listed pros are looked
+    at, in index order and index-only (``ix_pro_profiles_rank`` carries every filtered
+    column, see ``RANK_INDEX_INCLUDE``): a cost that does not depend on the size of the
+    market. If fewer than ``size`` matches are among them, the caller asks again without
+    ``scan``; the filters' own indexes (text GIN, category GIN, location GiST) then find
+    the few matches wherever they are. Later windows walk ``ix_pro_profiles_rank`` from the
+    previous window's edge.
     """
-    params = {**rel.params, "size": size}
-    if scan is None:
+    params = {**rel.params, **_edge_params(start), "size": size}
+    if scan is None or start is not None:
+        after = f" AND {_AFTER_EDGE.format(id='p.id')}" if start else ""
         sql = (
             "SELECT p.id, p.rank_base FROM pro_profiles AS p"  # noqa: S608 - fragments are constants
-            f" WHERE p.listed AND {rel.conditions} ORDER BY p.rank_base DESC, p.id DESC LIMIT :size"
+            f" WHERE p.listed AND {rel.conditions}{after}"
+            " ORDER BY p.rank_base DESC, p.id DESC LIMIT :size"
         )
         return sql, params
     params["scan"] = scan
@@ -557,82 +574,92 @@ def window_sql(rel: RelevanceSql, size: int, scan: int | None) -> tuple[str, dic
     return sql, params
 
 
+def _key(value: Any, ident: Any) -> tuple[float, uuid.UUID]:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InvalidCursorError(field="cursor")
+    try:
+        return float(value), uuid.UUID(str(ident))
+    except ValueError as exc:
+        raise InvalidCursorError(field="cursor") from exc
+
+
+def _position(cursor: str | None) -> tuple[Edge | None, tuple[float, uuid.UUID] | None]:
+    """A relevance cursor ``["w", edge rank, edge id, score, id]``: the page starts in the
+    window after that edge (none: the first window), after that (score, id) in it (none:
+    at the window's beginning)."""
+    if not cursor:
+        return None, None
+    phase, start_rank, start_id, score, last_id = decode_cursor(cursor, 5)
+    if phase != "w":
+        raise InvalidCursorError(field="cursor")
+    start = _key(start_rank, start_id) if start_rank is not None else None
+    after = _key(score, last_id) if score is not None else None
+    return start, after
+
+
+def _cursor(start: Edge | None, after: Any | None) -> str:
+    edge = [start[0], str(start[1])] if start else [None, None]
+    inside = [after.score, str(after.id)] if after is not None else [None, None]
+    return encode_cursor(["w", *edge, *inside])
+
+
+async def _window(
+    session: ReadSession, rel: RelevanceSql, settings: Settings, start: Edge | None
+) -> list[Any]:
+    """The ``search_window`` best candidates by the stored rank, after ``start``."""
+    window = settings.search_window
+    if rel.lists:
+        sql, params = index_window_sql(rel, window, start)
+        return list((await session.execute(text(sql), params)).all())
+    if start is None:
+        sql, params = window_sql(rel, window, settings.search_scan)
+        candidates = list((await session.execute(text(sql), params)).all())
+        if len(candidates) == window:
+            return candidates
+        # few matches among the best: the filters' indexes find them wherever they are
+    sql, params = window_sql(rel, window, None, start)
+    return list((await session.execute(text(sql), params)).all())
+
+
+async def _rerank(session: ReadSession, rel: RelevanceSql, candidates: list[Any]) -> list[Any]:
+    """The candidates with their full score, best first (ties by id)."""
+    by_ids = (
+        f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
+        " FROM pro_profiles AS p WHERE p.id = ANY(CAST(:ids AS uuid[]))"
+    )
+    rows = (
+        await session.execute(text(by_ids), {**rel.params, "ids": [c.id for c in candidates]})
+    ).all()
+    return sorted(rows, key=lambda r: (r.score, r.id), reverse=True)
+
+
 async def _relevance(
     session: ReadSession, query: SearchQuery, settings: Settings
 ) -> tuple[list[Hit], str | None]:
-    """Retrieve, then re-rank. Step 1 takes the ``search_window`` best candidates by the
-    query-independent ``rank_base``; step 2 orders them by the full score (adding craft
-    and text relevance) and pages through them with a (score, id) cursor. Past the window,
-    pages continue in ``rank_base`` order (cursor ``b``), so every match is reachable
-    exactly once."""
+    """Retrieve, then re-rank, window after window. A window is the ``search_window`` best
+    matches by the query-independent ``rank_base`` after the previous window's last one;
+    it is shown ordered by the full score (adding craft, portfolio fit and text). Every
+    page, however deep, follows that one rule, so later pages keep the first page's
+    ordering and every match is reachable exactly once; a page may span two windows. The
+    cursor names the window (its predecessor's edge) and the last (score, id) shown."""
     rel = relevance_sql(query, settings)
-    phase, value, last_id = "s", None, None
-    if query.cursor:
-        phase, value, last_id = decode_cursor(query.cursor, 3)
-        if (
-            phase not in ("s", "b")
-            or not isinstance(value, (int, float))
-            or isinstance(value, bool)
-        ):
-            raise InvalidCursorError(field="cursor")
-        try:
-            last_id = uuid.UUID(str(last_id))
-        except ValueError as exc:
-            raise InvalidCursorError(field="cursor") from exc
-    window = settings.search_window
-    if phase == "s":
-        if rel.lists:
-            sql, params = index_window_sql(rel, window)
-            candidates = list((await session.execute(text(sql), params)).all())
-        else:
-            sql, params = window_sql(rel, window, settings.search_scan)
-            candidates = list((await session.execute(text(sql), params)).all())
-            if len(candidates) < window:  # few matches among the best: the filters' indexes
-                sql, params = window_sql(rel, window, None)
-                candidates = list((await session.execute(text(sql), params)).all())
-        if not candidates:
-            return [], None
-        by_ids = (
-            f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
-            " FROM pro_profiles AS p WHERE p.id = ANY(CAST(:ids AS uuid[]))"
-        )
-        ranked = (
-            await session.execute(text(by_ids), {**rel.params, "ids": [c.id for c in candidates]})
-        ).all()
-        ranked = sorted(ranked, key=lambda r: (r.score, r.id), reverse=True)
-        if value is not None:
-            ranked = [r for r in ranked if (r.score, r.id) < (value, last_id)]
-        page = ranked[: query.limit]
-        if len(ranked) > query.limit:
-            last = page[-1]
-            return [_hit(r) for r in page], encode_cursor(["s", last.score, str(last.id)])
-        if len(candidates) < window:
-            return [_hit(r) for r in page], None
-        # The window is used up: the next page continues after its last candidate.
+    start, after = _position(query.cursor)
+    hits: list[Hit] = []
+    while True:
+        candidates = await _window(session, rel, settings, start)
+        ranked = await _rerank(session, rel, candidates) if candidates else []
+        if after is not None:
+            ranked = [r for r in ranked if (r.score, r.id) < after]
+        need = query.limit - len(hits)
+        hits += [_hit(r) for r in ranked[:need]]
+        if len(ranked) > need:  # this window goes on
+            return hits, _cursor(start, ranked[need - 1])
+        if len(candidates) < settings.search_window:  # the last window
+            return hits, None
         edge = candidates[-1]
-        next_cursor = encode_cursor(["b", edge.rank_base, str(edge.id)])
-        if page:
-            return [_hit(r) for r in page], next_cursor
-        value, last_id = edge.rank_base, edge.id
-    after = (
-        f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
-        f" FROM pro_profiles AS p WHERE p.listed AND {rel.conditions}"
-        " AND (p.rank_base, p.id) < (:after_rank, CAST(:after_id AS uuid))"
-        " ORDER BY p.rank_base DESC, p.id DESC LIMIT :page_size"
-    )
-    assert value is not None
-    params = {
-        **rel.params,
-        "after_rank": float(value),
-        "after_id": last_id,
-        "page_size": query.limit + 1,
-    }
-    rows = (await session.execute(text(after), params)).all()
-    hits = [_hit(r) for r in rows[: query.limit]]
-    if len(rows) > query.limit:
-        last = rows[query.limit - 1]
-        return hits, encode_cursor(["b", last.rank_base, str(last.id)])
-    return hits, None
+        start, after = (edge.rank_base, edge.id), None
+        if len(hits) == query.limit:
+            return hits, _cursor(start, None)
 
 
 async def suggest(
