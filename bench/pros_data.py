@@ -156,12 +156,17 @@ def refresh_ranks(url: str) -> None:
 
     from mesteri.config import get_settings
     from mesteri.pros.models import ProProfile
-    from mesteri.pros.search import static_score_sql
+    from mesteri.pros.search import rating_score_sql, static_score_sql
     from mesteri.pros.service import REINDEX_CONFLICT, REINDEX_DELETE, REINDEX_INSERT
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
-        conn.execute(update(ProProfile).values(rank_base=static_score_sql(get_settings())))
+        settings = get_settings()
+        conn.execute(
+            update(ProProfile).values(
+                rank_base=static_score_sql(settings), rating_rank=rating_score_sql(settings)
+            )
+        )
         definition = conn.execute(
             text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_pro_search_entries_lookup'")
         ).scalar_one()

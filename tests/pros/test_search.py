@@ -429,3 +429,42 @@ async def test_every_window_is_ordered_by_the_full_score(
     assert len(scores) >= 4
     for block in range(0, len(scores), 2):
         assert scores[block : block + 2] == sorted(scores[block : block + 2], reverse=True)
+
+
+@pytest.mark.parametrize("sort", ["rating", "price"])
+async def test_rating_and_price_pages_walk_their_index(
+    client: httpx.AsyncClient, db: WriteSession, market: dict[str, str], sort: str
+) -> None:
+    """Keyset pages in the stored key's order cover every match once; the statement's
+    order is the one its index gives (PostgreSQL can answer it without sorting)."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    from mesteri.pros import search
+
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, Any] = {
+            "sort": sort,
+            "limit": 2,
+            **({"cursor": cursor} if cursor else {}),
+        }
+        page = (await client.get(f"{API}/pros", params=params)).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    ids = [i["id"] for i in seen]
+    assert len(ids) == len(set(ids))
+    assert set(market.values()) <= set(ids)
+    if sort == "price":
+        keys = [i["rate_min"] if i["rate_min"] is not None else 2**31 - 1 for i in seen]
+        assert keys == sorted(keys)
+
+    stmt = search.statement(search.SearchQuery(sort=sort), get_settings())
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    await db.execute(text("SET LOCAL enable_sort = off"))
+    plan = "\n".join(r[0] for r in (await db.execute(text(f"EXPLAIN {sql}"))).all())
+    assert f"ix_pro_profiles_{sort}" in plan, plan
+    assert "Sort" not in plan, plan

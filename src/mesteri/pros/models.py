@@ -57,6 +57,23 @@ SEARCH_VECTOR_SQL = (
 )
 
 
+# The columns search filters read, carried by the ordered indexes (INCLUDE) so a sorted
+# walk never visits the table (pros/search.py RANK_INDEX_INCLUDE is the same list).
+SORT_INDEX_INCLUDE = (
+    "market",
+    "lat",
+    "lon",
+    "category_ids",
+    "search_vector",
+    "rating_avg",
+    "rate_min",
+    "availability",
+    "verification_state",
+    "languages",
+)
+NO_RATE = 2**31 - 1  # price_key of a pro without a rate: last in "cheapest first"
+
+
 class ProProfile(Base):
     __tablename__ = "pro_profiles"
     __table_args__ = (
@@ -95,6 +112,21 @@ class ProProfile(Base):
                 "verification_state",
                 "languages",
             ],
+            postgresql_where=text("listed"),
+        ),
+        # Rating and price sorts: walked in order from the keyset cursor, index-only.
+        Index(
+            "ix_pro_profiles_rating",
+            text("rating_rank DESC"),
+            text("id DESC"),
+            postgresql_include=list(SORT_INDEX_INCLUDE),
+            postgresql_where=text("listed"),
+        ),
+        Index(
+            "ix_pro_profiles_price",
+            "price_key",
+            "id",
+            postgresql_include=list(SORT_INDEX_INCLUDE),
             postgresql_where=text("listed"),
         ),
         Index(
@@ -144,6 +176,12 @@ class ProProfile(Base):
     promoted_until: Mapped[datetime | None]
     # The query-independent part of the relevance score (pros.search.static_score_sql).
     rank_base: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    # Sort keys: the Bayesian rating as of the last rank refresh (search.rating_score_sql,
+    # refreshed with rank_base: on every change and daily) and the lowest rate.
+    rating_rank: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    price_key: Mapped[int] = mapped_column(
+        Integer, Computed(f"coalesce(rate_min, {NO_RATE})", persisted=True)
+    )
     search_text: Mapped[str] = mapped_column(Text, default="")
     search_vector: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True), deferred=True

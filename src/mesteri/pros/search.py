@@ -68,7 +68,7 @@ from mesteri.kit.db import ReadSession
 from mesteri.kit.pagination import InvalidCursorError, decode_cursor, encode_cursor
 from mesteri.kit.text import fold
 from mesteri.pros.errors import SortNeedsPlaceError
-from mesteri.pros.models import ProProfile
+from mesteri.pros.models import SORT_INDEX_INCLUDE, ProProfile
 
 EARTH_KM = 6371.0088
 KM_PER_DEGREE = 111.045
@@ -304,8 +304,8 @@ def _columns(plan: _Plan, settings: Settings) -> list[Any]:
         p.rank_base,
         plan.score.label("score"),
         plan.distance.label("distance_km"),
-        rating_score_sql(settings).label("rating_key"),
-        func.coalesce(p.rate_min, 2**31 - 1).label("price_key"),
+        p.rating_rank.label("rating_key"),
+        p.price_key.label("price_key"),
     ]
 
 
@@ -319,22 +319,42 @@ _KEY_NAMES = {
 
 # Columns the filters read, carried by ``ix_pro_profiles_rank`` (INCLUDE) so the bounded
 # scan below is index-only: it never visits the table.
-RANK_INDEX_INCLUDE = (
-    "market",
-    "lat",
-    "lon",
-    "category_ids",
-    "search_vector",
-    "rating_avg",
-    "rate_min",
-    "availability",
-    "verification_state",
-    "languages",
-)
+RANK_INDEX_INCLUDE = SORT_INDEX_INCLUDE
+
+
+def _cursor_key(cursor: str) -> tuple[float, uuid.UUID]:
+    value, last_id = decode_cursor(cursor, 2)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InvalidCursorError(field="cursor")
+    try:
+        return float(value), uuid.UUID(str(last_id))
+    except ValueError as exc:
+        raise InvalidCursorError(field="cursor") from exc
+
+
+def sorted_statement(query: SearchQuery, settings: Settings) -> Select[Any]:
+    """Rating and price: keyset pages walked in the order of ``ix_pro_profiles_rating`` /
+    ``ix_pro_profiles_price`` (stored keys, filtered columns INCLUDEd), so a page reads
+    from the cursor on and stops after ``limit + 1`` matches. When a filter is selective
+    (a craft and a small radius), the planner may instead take the matches from the
+    filters' indexes and sort those few; either plan answers the same rows."""
+    p = ProProfile
+    plan = _plan(query, settings)
+    key, descending = (p.rating_rank, True) if query.sort == "rating" else (p.price_key, False)
+    stmt = select(*_columns(plan, settings)).where(and_(*plan.where))
+    if query.cursor:
+        value, after_id = _cursor_key(query.cursor)
+        row, after = tuple_(key, p.id), tuple_(literal(value), literal(after_id))
+        stmt = stmt.where(row < after if descending else row > after)
+    order = [key.desc(), p.id.desc()] if descending else [key.asc(), p.id.asc()]
+    return stmt.order_by(*order).limit(query.limit + 1)
 
 
 def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
-    """Other orders (distance, rating, price): one SELECT over every match, keyset pages."""
+    """Other orders (distance, rating, price) as keyset pages; distance as one SELECT over
+    every match (radius-bounded), rating and price by ``sorted_statement``."""
+    if query.sort in ("rating", "price"):
+        return sorted_statement(query, settings)
     plan = _plan(query, settings)
     inner = select(*_columns(plan, settings)).where(and_(*plan.where)).subquery("hits")
     key_column, descending = {

@@ -317,12 +317,14 @@ async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None
     """Recompute the search data of one pro, or of every pro (daily job: promotions
     expire, weights may have changed): ``rank_base`` (the query-independent part of the
     score) and the pro's rows in the search index (``pro_search_entries``)."""
-    from mesteri.pros.search import portfolio_categories_sql, static_score_sql
+    from mesteri.pros.search import portfolio_categories_sql, rating_score_sql, static_score_sql
 
     await session.flush()
+    settings = get_settings()
     stmt = update(ProProfile).values(
         portfolio_category_ids=portfolio_categories_sql(),
-        rank_base=static_score_sql(get_settings()),
+        rank_base=static_score_sql(settings),
+        rating_rank=rating_score_sql(settings),
     )
     if pro_id is not None:
         stmt = stmt.where(ProProfile.id == pro_id)

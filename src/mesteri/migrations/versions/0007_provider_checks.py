@@ -56,7 +56,60 @@ def upgrade() -> None:
         " WHERE p.portfolio_count > 0"
     )
 
+    # Stored sort keys for the rating and price sorts, each with an ordered index.
+    op.add_column(
+        "pro_profiles",
+        sa.Column("rating_rank", sa.Float(), server_default=sa.text("0"), nullable=False),
+    )
+    op.add_column(
+        "pro_profiles",
+        sa.Column(
+            "price_key",
+            sa.Integer(),
+            sa.Computed("coalesce(rate_min, 2147483647)", persisted=True),
+            nullable=False,
+        ),
+    )
+    include = [
+        "market",
+        "lat",
+        "lon",
+        "category_ids",
+        "search_vector",
+        "rating_avg",
+        "rate_min",
+        "availability",
+        "verification_state",
+        "languages",
+    ]
+    op.create_index(
+        "ix_pro_profiles_rating",
+        "pro_profiles",
+        [sa.text("rating_rank DESC"), sa.text("id DESC")],
+        unique=False,
+        postgresql_include=include,
+        postgresql_where=sa.text("listed"),
+    )
+    op.create_index(
+        "ix_pro_profiles_price",
+        "pro_profiles",
+        ["price_key", "id"],
+        unique=False,
+        postgresql_include=include,
+        postgresql_where=sa.text("listed"),
+    )
+    # Until the next rank refresh (daily, or any change of the pro) recomputes it with the
+    # recency weights: the plain Bayesian average with the default prior (4.0, 5 reviews).
+    op.execute(
+        "UPDATE pro_profiles SET rating_rank ="
+        " (5 * 4.0 + coalesce(rating_avg, 0) * reviews_count) / (5 + reviews_count)"
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_pro_profiles_price", table_name="pro_profiles")
+    op.drop_index("ix_pro_profiles_rating", table_name="pro_profiles")
+    op.drop_column("pro_profiles", "price_key")
+    op.drop_column("pro_profiles", "rating_rank")
     op.drop_column("pro_profiles", "portfolio_category_ids")
     op.drop_table("pro_provider_checks")
