@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Sequence
@@ -205,13 +206,15 @@ def prepare(server_url: str, size: int) -> str:
     return url
 
 
-def _explainable(stmt: Any) -> tuple[Any, dict[str, Any]]:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of a SQLAlchemy statement, with its bound values."""
+def _explainable(stmt: Any) -> Any:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of a SQLAlchemy statement, its values inlined (the
+    statements explained here bind only numbers, strings and arrays of category ids)."""
     from sqlalchemy import text
     from sqlalchemy.dialects import postgresql
 
-    compiled = stmt.compile(dialect=postgresql.dialect(paramstyle="named"))
-    return text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + str(compiled)), dict(compiled.params)
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    sql = re.sub(r"(ARRAY\[[^\]]*\])", r"\1::uuid[]", sql)
+    return text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql.replace(":", "\\:"))
 
 
 async def explain(url: str) -> str:
@@ -247,7 +250,7 @@ async def explain(url: str) -> str:
                     sorted_query = search_mod.SearchQuery(sort=sort, category=category)
                     stmt = search_mod.statement(sorted_query, settings)
                     await conn.execute(stmt)
-                    explained = await conn.execute(*_explainable(stmt))
+                    explained = await conn.execute(_explainable(stmt))
                     label = f"sort={sort}" + (f"&category={category}" if category else "")
                     plan += f"\n\n-- GET /api/v1/pros?{label}\n"
                     plan += "\n".join(row[0] for row in explained.all())
@@ -381,6 +384,18 @@ def write_plans(plans: dict[int, str], results: dict[int, dict[str, Any]]) -> No
         "per (craft of the sub-tree, 0.5° map cell of the bounding box), index-only, each",
         "stopped after `search_window` matches. Its cost is bounded by lists x window, not by",
         "the number of pros. The re-ranking after it reads those candidates by primary key.",
+        "",
+        "After it, per size, the plans of `sort=rating` and `sort=price` (first page), over",
+        "the whole market and within one craft: an index scan of `ix_pro_profiles_rating`",
+        "(rating_rank DESC, id DESC) or `ix_pro_profiles_price` (price_key, id), partial on",
+        "`listed`, in key order from the keyset cursor on, no sort, stopped after",
+        "`limit + 1` matches; deeper pages start the scan at the cursor. `sort=distance`",
+        "is not index-backed yet: it computes the haversine distance of every match within",
+        "the radius and sorts them (bounded by the radius, not by an index).",
+        "",
+        "Endpoints: `search` = relevance with craft + radius + text (10 crafts x 10 cities),",
+        "`profile` = `GET /api/v1/pros/{id}` (the baseline), `sorts` = rating and price sorts,",
+        "first and third pages, over the market, a craft, and a craft within the radius.",
         "",
         f"Figures of the same run ({harness.machine_info()['cpus']} CPUs, shared machine):",
         "",
