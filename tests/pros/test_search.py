@@ -468,3 +468,39 @@ async def test_rating_and_price_pages_walk_their_index(
     plan = "\n".join(r[0] for r in (await db.execute(text(f"EXPLAIN {sql}"))).all())
     assert f"ix_pro_profiles_{sort}" in plan, plan
     assert "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("sort", ["rating", "price"])
+async def test_sorted_search_index_path_agrees_with_the_plain_path(
+    client: httpx.AsyncClient,
+    market: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    sort: str,
+) -> None:
+    """Rating and price sorts within a craft and a radius read the search index's sorted
+    lists; page by page they answer what the profile table's indexes answer."""
+    from mesteri.pros import search
+
+    params = {"category": "installations", "place_id": str(BUCHAREST), "radius_km": 80}
+
+    async def pages() -> list[tuple[str, float, float | None]]:
+        seen: list[tuple[str, float, float | None]] = []
+        cursor = None
+        for _ in range(10):
+            extra = {"cursor": cursor} if cursor else {}
+            page = (
+                await client.get(
+                    f"{API}/pros", params={**params, "sort": sort, "limit": 1, **extra}
+                )
+            ).json()
+            seen += [(i["id"], i["score"], i["distance_km"]) for i in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        return seen
+
+    fast = await pages()
+    monkeypatch.setattr(search, "MAX_INDEX_LISTS", 0)
+    plain = await pages()
+    assert fast == plain
+    assert {market["near"], market["drain"], market["far"]} <= {i for i, _, _ in fast}

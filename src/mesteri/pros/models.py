@@ -269,6 +269,19 @@ GEO_CELL_DEGREES = 0.5  # search cells: 0.5 by 0.5 degrees (about 55 by 40 km in
 GEO_CELL_SQL = "(floor((lat + 90) * 2)::int * 1000 + floor((lon + 180) * 2)::int)"
 
 
+ENTRY_INCLUDE = (
+    "market",
+    "lat",
+    "lon",
+    "search_vector",
+    "rating_avg",
+    "rate_min",
+    "availability",
+    "verification_state",
+    "languages",
+)
+
+
 class SearchEntry(Base):
     """Search index: one row per (listed pro, craft), keyed by craft and map cell and
     ordered by rank, carrying every filtered column, so "this craft near here, best
@@ -283,17 +296,24 @@ class SearchEntry(Base):
             "geo_cell",
             text("rank_base DESC"),
             text("pro_id DESC"),
-            postgresql_include=[
-                "market",
-                "lat",
-                "lon",
-                "search_vector",
-                "rating_avg",
-                "rate_min",
-                "availability",
-                "verification_state",
-                "languages",
-            ],
+            postgresql_include=list(ENTRY_INCLUDE),
+        ),
+        # The rating and price sorts within a craft and a radius (pros/search.py).
+        Index(
+            "ix_pro_search_entries_rating",
+            "category_id",
+            "geo_cell",
+            text("rating_rank DESC"),
+            text("pro_id DESC"),
+            postgresql_include=list(ENTRY_INCLUDE),
+        ),
+        Index(
+            "ix_pro_search_entries_price",
+            "category_id",
+            "geo_cell",
+            "price_key",
+            "pro_id",
+            postgresql_include=list(ENTRY_INCLUDE),
         ),
     )
 
@@ -303,6 +323,8 @@ class SearchEntry(Base):
     category_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     geo_cell: Mapped[int] = mapped_column(Integer)
     rank_base: Mapped[float] = mapped_column(Float)
+    rating_rank: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    price_key: Mapped[int] = mapped_column(Integer, server_default=text("2147483647"))
     market: Mapped[str] = mapped_column(String(2))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)

@@ -408,6 +408,10 @@ async def search(
 ) -> tuple[list[Hit], str | None]:
     if query.sort == "relevance":
         return await _relevance(session, query, settings)
+    if query.sort in _ENTRY_SORTS:
+        rel = relevance_sql(query, settings)
+        if rel.lists:  # a craft and a radius: the search index's sorted lists
+            return await _entry_sorted(session, query, rel)
     rows = (await session.execute(statement(query, settings))).all()
     hits = [_hit(r) for r in rows[: query.limit]]
     next_cursor = None
@@ -680,6 +684,70 @@ async def _relevance(
         start, after = (edge.rank_base, edge.id), None
         if len(hits) == query.limit:
             return hits, _cursor(start, None)
+
+
+# (key column, direction, comparison after the cursor, SQL type of the cursor's key)
+_ENTRY_SORTS = {
+    "rating": ("rating_rank", "DESC", "<", "float8"),
+    "price": ("price_key", "ASC", ">", "int"),
+}
+
+
+def entry_sorted_sql(
+    rel: RelevanceSql, sort: str, size: int, after: tuple[float, uuid.UUID] | None
+) -> tuple[str, dict[str, Any]]:
+    """Rating or price within a craft and a radius: the first ``size`` matches after the
+    cursor of each (craft, map cell) list of the search index, each read in the key's
+    order from ``ix_pro_search_entries_rating`` / ``_price`` and stopped after ``size``;
+    merged, they are exactly the ``size`` first matches after the cursor, at a cost
+    bounded by lists x size however dense the area is."""
+    key, direction, compare, key_type = _ENTRY_SORTS[sort]
+    params: dict[str, Any] = {**rel.params, "size": size}
+    after_sql = ""
+    if after is not None:
+        params.update(
+            after_key=after[0] if key_type == "float8" else int(after[0]), after_id=after[1]
+        )
+        after_sql = (
+            f" AND (p.{key}, p.pro_id) {compare}"
+            f" (CAST(:after_key AS {key_type}), CAST(:after_id AS uuid))"
+        )
+    sql = (
+        "SELECT t.id, t.sort_key FROM unnest(CAST(:cats AS uuid[])) AS k(cat)"  # noqa: S608
+        " CROSS JOIN unnest(CAST(:cells AS int[])) AS c(cell)"
+        f" CROSS JOIN LATERAL (SELECT p.pro_id AS id, p.{key} AS sort_key"
+        " FROM pro_search_entries AS p"
+        f" WHERE p.category_id = k.cat AND p.geo_cell = c.cell AND {rel.entry_conditions}"
+        f"{after_sql} ORDER BY p.{key} {direction}, p.pro_id {direction} LIMIT :size) AS t"
+        f" GROUP BY t.id, t.sort_key ORDER BY t.sort_key {direction}, t.id {direction}"
+        " LIMIT :size"
+    )
+    return sql, params
+
+
+async def _entry_sorted(
+    session: ReadSession, query: SearchQuery, rel: RelevanceSql
+) -> tuple[list[Hit], str | None]:
+    after = _cursor_key(query.cursor) if query.cursor else None
+    sql, params = entry_sorted_sql(rel, query.sort, query.limit + 1, after)
+    ids = [row.id for row in (await session.execute(text(sql), params)).all()]
+    if not ids:
+        return [], None
+    by_ids = (
+        f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km,"  # noqa: S608
+        " p.rating_rank AS rating_key, p.price_key"
+        " FROM pro_profiles AS p WHERE p.id = ANY(CAST(:ids AS uuid[]))"
+    )
+    rows = (await session.execute(text(by_ids), {**rel.params, "ids": ids})).all()
+    if query.sort == "rating":
+        rows = sorted(rows, key=lambda r: (r.rating_key, r.id), reverse=True)
+    else:
+        rows = sorted(rows, key=lambda r: (r.price_key, r.id))
+    hits = [_hit(r) for r in rows[: query.limit]]
+    if len(rows) > query.limit and hits:
+        last = rows[query.limit - 1]
+        return hits, encode_cursor([getattr(last, _KEY_NAMES[query.sort]), str(last.id)])
+    return hits, None
 
 
 async def suggest(

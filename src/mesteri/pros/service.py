@@ -341,11 +341,13 @@ async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None
 
 REINDEX_DELETE = "DELETE FROM pro_search_entries"
 REINDEX_INSERT = (
-    "INSERT INTO pro_search_entries (pro_id, category_id, geo_cell, rank_base, market, lat,"
-    " lon, search_vector, rating_avg, rate_min, availability, verification_state, languages)"
+    "INSERT INTO pro_search_entries (pro_id, category_id, geo_cell, rank_base, rating_rank,"
+    " price_key, market, lat, lon, search_vector, rating_avg, rate_min, availability,"
+    " verification_state, languages)"
     " SELECT p.id, c.category_id,"
     " (floor((p.lat + 90) * 2)::int * 1000 + floor((p.lon + 180) * 2)::int),"  # GEO_CELL_SQL
-    " p.rank_base, p.market, p.lat, p.lon, p.search_vector, p.rating_avg, p.rate_min,"
+    " p.rank_base, p.rating_rank, p.price_key,"
+    " p.market, p.lat, p.lon, p.search_vector, p.rating_avg, p.rate_min,"
     " p.availability, p.verification_state, p.languages"
     " FROM pro_profiles AS p CROSS JOIN LATERAL unnest(p.category_ids) AS c(category_id)"
     " WHERE p.listed AND p.lat IS NOT NULL AND p.lon IS NOT NULL"

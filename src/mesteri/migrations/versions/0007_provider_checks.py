@@ -98,15 +98,47 @@ def upgrade() -> None:
         postgresql_include=include,
         postgresql_where=sa.text("listed"),
     )
+    # The same keys in the search index, for those sorts within a craft and a radius.
+    op.add_column(
+        "pro_search_entries",
+        sa.Column("rating_rank", sa.Float(), server_default=sa.text("0"), nullable=False),
+    )
+    op.add_column(
+        "pro_search_entries",
+        sa.Column("price_key", sa.Integer(), server_default=sa.text("2147483647"), nullable=False),
+    )
+    entry_include = [c for c in include if c != "category_ids"]
+    op.create_index(
+        "ix_pro_search_entries_rating",
+        "pro_search_entries",
+        ["category_id", "geo_cell", sa.text("rating_rank DESC"), sa.text("pro_id DESC")],
+        unique=False,
+        postgresql_include=entry_include,
+    )
+    op.create_index(
+        "ix_pro_search_entries_price",
+        "pro_search_entries",
+        ["category_id", "geo_cell", "price_key", "pro_id"],
+        unique=False,
+        postgresql_include=entry_include,
+    )
     # Until the next rank refresh (daily, or any change of the pro) recomputes it with the
     # recency weights: the plain Bayesian average with the default prior (4.0, 5 reviews).
     op.execute(
         "UPDATE pro_profiles SET rating_rank ="
         " (5 * 4.0 + coalesce(rating_avg, 0) * reviews_count) / (5 + reviews_count)"
     )
+    op.execute(
+        "UPDATE pro_search_entries AS e SET rating_rank = p.rating_rank, price_key = p.price_key"
+        " FROM pro_profiles AS p WHERE p.id = e.pro_id"
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pro_search_entries_price", table_name="pro_search_entries")
+    op.drop_index("ix_pro_search_entries_rating", table_name="pro_search_entries")
+    op.drop_column("pro_search_entries", "price_key")
+    op.drop_column("pro_search_entries", "rating_rank")
     op.drop_index("ix_pro_profiles_price", table_name="pro_profiles")
     op.drop_index("ix_pro_profiles_rating", table_name="pro_profiles")
     op.drop_column("pro_profiles", "price_key")
