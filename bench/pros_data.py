@@ -91,8 +91,8 @@ INSERT INTO pro_profiles (
     lat, lon, radius_km, rate_min, rate_max, currency, availability, languages,
     certifications, insurance, tier, badges, primary_category_id, category_ids,
     verification_state, verified_at, listed, rating_avg, reviews_count, rating_weighted_sum,
-    rating_weight, delivery_score, portfolio_count, promoted_until, search_text, created_at,
-    updated_at)
+    rating_weight, delivery_score, portfolio_count, portfolio_category_ids, promoted_until,
+    search_text, created_at, updated_at)
 SELECT gen_random_uuid(), r.user_id, 'ro', r.first || ' ' || r.last,
        mesteri_fold(r.first || ' ' || r.last), 'Lucrări de calitate, garanție.', 'pfa', NULL,
        pa.ids[r.pi], pa.lats[r.pi] + (r.r1 - 0.5) * 0.1, pa.lons[r.pi] + (r.r2 - 0.5) * 0.1,
@@ -105,7 +105,8 @@ SELECT gen_random_uuid(), r.user_id, 'ro', r.first || ' ' || r.last,
        NULL, true,
        CASE WHEN r.r3 < 0.8 THEN 3.5 + r.r4 * 1.5 END, floor(r.r3 * 60)::int,
        (3.5 + r.r4 * 1.5) * floor(r.r3 * 60) * 0.7, floor(r.r3 * 60) * 0.7,
-       0.6 + r.r1 * 0.4, floor(r.r2 * 6)::int, NULL,
+       0.6 + r.r1 * 0.4, floor(r.r2 * 6)::int,
+       array_fill(ca.ids[r.c1], ARRAY[floor(r.r2 * 6)::int]), NULL,
        ca.texts[r.c1] || ' lucrari de calitate garantie', now(), now()
 FROM rows r, places_a pa, crafts_a ca
 """
@@ -155,12 +156,17 @@ def refresh_ranks(url: str) -> None:
 
     from mesteri.config import get_settings
     from mesteri.pros.models import ProProfile
-    from mesteri.pros.search import static_score_sql
+    from mesteri.pros.search import rating_score_sql, static_score_sql
     from mesteri.pros.service import REINDEX_CONFLICT, REINDEX_DELETE, REINDEX_INSERT
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
-        conn.execute(update(ProProfile).values(rank_base=static_score_sql(get_settings())))
+        settings = get_settings()
+        conn.execute(
+            update(ProProfile).values(
+                rank_base=static_score_sql(settings), rating_rank=rating_score_sql(settings)
+            )
+        )
         definition = conn.execute(
             text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_pro_search_entries_lookup'")
         ).scalar_one()

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Sequence
@@ -60,6 +61,46 @@ PLACES = [
     "Craiova",
     "Oradea",
 ]
+
+
+SORTS = ("rating", "price")
+# "sorts": rating and price sorts (first and third pages) over the market, a craft, a craft
+# near a city; "search": relevance with craft + radius + text; "profile": the baseline.
+ENDPOINTS = ("profile", "search", "sorts")
+
+
+def sort_urls(base: str, radius: int) -> list[str]:
+    """Rating and price sorts, the first page and one a few pages deep (by offset of the
+    keyset: the cursor of the 3rd page is fetched once per url at start-up, see
+    ``deep_sort_urls``), over the whole market, one craft, and a craft near a city."""
+    from mesteri.catalog.reference import place_id
+
+    urls = []
+    for sort in SORTS:
+        urls.append(f"{base}/api/v1/pros?sort={sort}")
+        for c, _q in QUERIES[:5]:
+            urls.append(f"{base}/api/v1/pros?sort={sort}&category={c}")
+            urls.append(
+                f"{base}/api/v1/pros?sort={sort}&category={c}"
+                f"&place_id={place_id('RO', PLACES[0])}&radius_km={radius}"
+            )
+    return urls
+
+
+def deep_sort_urls(urls: Sequence[str], pages: int = 3) -> list[str]:
+    """Each url with the cursor of its ``pages``-th page (keyset pages deeper in)."""
+    out = []
+    with httpx.Client(timeout=30.0) as client:
+        for url in urls:
+            cursor = None
+            for _ in range(pages - 1):
+                got = client.get(url + (f"&cursor={cursor}" if cursor else ""))
+                cursor = got.json().get("next_cursor") if got.status_code == 200 else None
+                if not cursor:
+                    break
+            if cursor:
+                out.append(f"{url}&cursor={cursor}")
+    return out
 
 
 def search_urls(base: str, radius: int) -> list[str]:
@@ -165,6 +206,17 @@ def prepare(server_url: str, size: int) -> str:
     return url
 
 
+def _explainable(stmt: Any) -> Any:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of a SQLAlchemy statement, its values inlined (the
+    statements explained here bind only numbers, strings and arrays of category ids)."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    sql = re.sub(r"(ARRAY\[[^\]]*\])", r"\1::uuid[]", sql)
+    return text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql.replace(":", "\\:"))
+
+
 async def explain(url: str) -> str:
     from sqlalchemy import text
 
@@ -192,7 +244,17 @@ async def explain(url: str) -> str:
             result = await conn.execute(
                 text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql), params
             )
-            return "\n".join(row[0] for row in result.all())
+            plan = "\n".join(row[0] for row in result.all())
+            for sort in SORTS:
+                for category in (None, "installations"):
+                    sorted_query = search_mod.SearchQuery(sort=sort, category=category)
+                    stmt = search_mod.statement(sorted_query, settings)
+                    await conn.execute(stmt)
+                    explained = await conn.execute(_explainable(stmt))
+                    label = f"sort={sort}" + (f"&category={category}" if category else "")
+                    plan += f"\n\n-- GET /api/v1/pros?{label}\n"
+                    plan += "\n".join(row[0] for row in explained.all())
+            return plan
     finally:
         await engine.dispose()
 
@@ -251,13 +313,15 @@ def main() -> None:
             with harness.api_server(env, name=f"api-{size}") as api:
                 api.wait_ready()
                 ids = sample_ids(url)
+                sorts = sort_urls(api.base_url, args.radius)
                 urls = {
                     "search": search_urls(api.base_url, args.radius),
                     "profile": [f"{api.base_url}/api/v1/pros/{i}" for i in ids],
+                    "sorts": sorts + deep_sort_urls(sorts),
                 }
-                runs: dict[str, list[dict[str, float]]] = {"search": [], "profile": []}
+                runs: dict[str, list[dict[str, float]]] = {key: [] for key in ENDPOINTS}
                 for _ in range(args.rounds):
-                    for key in ("profile", "search"):
+                    for key in ENDPOINTS:
                         runs[key].append(
                             asyncio.run(
                                 drive(
@@ -282,7 +346,7 @@ def main() -> None:
         f"{'p99 ms':>8} {'errors':>6}"
     )
     for size, figures in results.items():
-        for key in ("search", "profile"):
+        for key in ENDPOINTS:
             f = figures[key]
             print(
                 f"{size:>10,} {key:>8} {f['rps']:>8.0f} {f['p50_ms']:>8.1f} {f['p95_ms']:>8.1f} "
@@ -321,13 +385,25 @@ def write_plans(plans: dict[int, str], results: dict[int, dict[str, Any]]) -> No
         "stopped after `search_window` matches. Its cost is bounded by lists x window, not by",
         "the number of pros. The re-ranking after it reads those candidates by primary key.",
         "",
+        "After it, per size, the plans of `sort=rating` and `sort=price` (first page), over",
+        "the whole market and within one craft: an index scan of `ix_pro_profiles_rating`",
+        "(rating_rank DESC, id DESC) or `ix_pro_profiles_price` (price_key, id), partial on",
+        "`listed`, in key order from the keyset cursor on, no sort, stopped after",
+        "`limit + 1` matches; deeper pages start the scan at the cursor. `sort=distance`",
+        "is not index-backed yet: it computes the haversine distance of every match within",
+        "the radius and sorts them (bounded by the radius, not by an index).",
+        "",
+        "Endpoints: `search` = relevance with craft + radius + text (10 crafts x 10 cities),",
+        "`profile` = `GET /api/v1/pros/{id}` (the baseline), `sorts` = rating and price sorts,",
+        "first and third pages, over the market, a craft, and a craft within the radius.",
+        "",
         f"Figures of the same run ({harness.machine_info()['cpus']} CPUs, shared machine):",
         "",
         "| pros | endpoint | req/s | p50 ms | p95 ms | p99 ms |",
         "| ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for size, figures in results.items():
-        for key in ("search", "profile"):
+        for key in ENDPOINTS:
             f = figures[key]
             lines.append(
                 f"| {size:,} | {key} | {f['rps']:.0f} | {f['p50_ms']:.1f} | {f['p95_ms']:.1f} "

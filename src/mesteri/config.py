@@ -159,7 +159,7 @@ class Settings(BaseSettings):
 
     # ---- search ranking (seed 003): score = sum of weight * signal, each signal in [0, 1]
     rank_skill: float = 0.30  # the searched category is the pro's primary (1) or other craft (0.6)
-    rank_portfolio: float = 0.10  # portfolio size, saturating at 10 items
+    rank_portfolio: float = 0.10  # portfolio fit: items in the searched category, of 10
     rank_reviews: float = 0.25  # Bayesian-smoothed, recency-weighted rating
     rank_delivery: float = 0.15  # on-time milestone delivery
     rank_availability: float = 0.10  # available 1, busy 0.3, vacation 0

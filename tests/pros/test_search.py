@@ -25,6 +25,8 @@ from tests.fixtures.pros import (
     PLOIESTI,
     PLUMBING,
     make_pro,
+    png_bytes,
+    upload,
 )
 
 TODAY = recency.growth(clock.now(), get_settings().reputation_half_life_days)
@@ -341,3 +343,164 @@ async def test_nul_characters_never_reach_the_database(client: httpx.AsyncClient
     )
     assert patched.status_code == 200
     assert patched.json()["bio"] == "Bună ziua"
+
+
+async def _portfolio(client: httpx.AsyncClient, headers: dict[str, str], *cats: Any) -> None:
+    for category in cats:
+        done = await upload(client, headers, png_bytes(), content_type="image/png")
+        assert done.status_code == 200, done.text
+        body = {"media_id": done.json()["id"], "category_id": str(category) if category else None}
+        added = await client.post(f"{API}/pros/me/portfolio", json=body, headers=headers)
+        assert added.status_code == 201, added.text
+
+
+async def test_portfolio_fit_counts_work_in_the_searched_category(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two plumbers alike but for their portfolios: plumbing work (one item untagged, which
+    counts as the primary craft) against painting work. Searching plumbing, the first
+    gains 2/10 of the portfolio weight over the second; without a category, size alone
+    counts and they tie; both search paths compute the same score."""
+    s = get_settings()
+    crafts = [
+        {"category_id": str(PLUMBING), "primary": True, "years": 4},
+        {"category_id": str(PAINTING), "primary": False, "years": 2},
+    ]
+    plumber_headers, plumber = await make_pro(client, display_name="Fit Plumber", crafts=crafts)
+    painter_headers, painter = await make_pro(client, display_name="Fit Painter", crafts=crafts)
+    await _portfolio(client, plumber_headers, DRAIN_CLEANING, None)
+    await _portfolio(client, painter_headers, PAINTING, PAINTING)
+
+    def scores(items: list[dict[str, Any]]) -> dict[str, float]:
+        return {i["id"]: i["score"] for i in items if i["id"] in (plumber["id"], painter["id"])}
+
+    plumbing = scores(
+        (await client.get(f"{API}/pros", params={"category": "plumbing"})).json()["items"]
+    )
+    assert plumbing[plumber["id"]] - plumbing[painter["id"]] == pytest.approx(
+        s.rank_portfolio * 0.2, abs=1e-6
+    )
+    painting = scores(
+        (await client.get(f"{API}/pros", params={"category": "painting"})).json()["items"]
+    )
+    assert painting[painter["id"]] - painting[plumber["id"]] == pytest.approx(
+        s.rank_portfolio * 0.2, abs=1e-6
+    )
+    anything = scores((await client.get(f"{API}/pros", params={"q": "Fit"})).json()["items"])
+    assert anything[plumber["id"]] == pytest.approx(anything[painter["id"]], abs=1e-6)
+    by_rating = scores(
+        (await client.get(f"{API}/pros", params={"category": "plumbing", "sort": "rating"})).json()[
+            "items"
+        ]
+    )
+    assert by_rating == pytest.approx(plumbing, abs=1e-6)
+
+
+@pytest.mark.parametrize("near", [False, True])
+async def test_every_window_is_ordered_by_the_full_score(
+    client: httpx.AsyncClient,
+    market: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    near: bool,
+) -> None:
+    """Past the first window, pages are re-ranked the same way: each block of
+    ``search_window`` results is ordered by the full score (craft match included), and
+    one-result pages give the same sequence as one big page."""
+    monkeypatch.setattr(get_settings(), "search_window", 2)
+    params: dict[str, Any] = {"category": "installations"}
+    if near:
+        params.update(place_id=str(BUCHAREST), radius_km=200)
+    one_page = (await client.get(f"{API}/pros", params={**params, "limit": 50})).json()
+    assert one_page["next_cursor"] is None
+    sequence, cursor = [], None
+    for _ in range(20):
+        page = (
+            await client.get(
+                f"{API}/pros",
+                params={**params, "limit": 1, **({"cursor": cursor} if cursor else {})},
+            )
+        ).json()
+        sequence += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert [i["id"] for i in sequence] == [i["id"] for i in one_page["items"]]
+    scores = [i["score"] for i in sequence]
+    assert len(scores) >= 4
+    for block in range(0, len(scores), 2):
+        assert scores[block : block + 2] == sorted(scores[block : block + 2], reverse=True)
+
+
+@pytest.mark.parametrize("sort", ["rating", "price"])
+async def test_rating_and_price_pages_walk_their_index(
+    client: httpx.AsyncClient, db: WriteSession, market: dict[str, str], sort: str
+) -> None:
+    """Keyset pages in the stored key's order cover every match once; the statement's
+    order is the one its index gives (PostgreSQL can answer it without sorting)."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    from mesteri.pros import search
+
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, Any] = {
+            "sort": sort,
+            "limit": 2,
+            **({"cursor": cursor} if cursor else {}),
+        }
+        page = (await client.get(f"{API}/pros", params=params)).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    ids = [i["id"] for i in seen]
+    assert len(ids) == len(set(ids))
+    assert set(market.values()) <= set(ids)
+    if sort == "price":
+        keys = [i["rate_min"] if i["rate_min"] is not None else 2**31 - 1 for i in seen]
+        assert keys == sorted(keys)
+
+    stmt = search.statement(search.SearchQuery(sort=sort), get_settings())
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    await db.execute(text("SET LOCAL enable_sort = off"))
+    plan = "\n".join(r[0] for r in (await db.execute(text(f"EXPLAIN {sql}"))).all())
+    assert f"ix_pro_profiles_{sort}" in plan, plan
+    assert "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("sort", ["rating", "price"])
+async def test_sorted_search_index_path_agrees_with_the_plain_path(
+    client: httpx.AsyncClient,
+    market: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    sort: str,
+) -> None:
+    """Rating and price sorts within a craft and a radius read the search index's sorted
+    lists; page by page they answer what the profile table's indexes answer."""
+    from mesteri.pros import search
+
+    params = {"category": "installations", "place_id": str(BUCHAREST), "radius_km": 80}
+
+    async def pages() -> list[tuple[str, float, float | None]]:
+        seen: list[tuple[str, float, float | None]] = []
+        cursor = None
+        for _ in range(10):
+            extra = {"cursor": cursor} if cursor else {}
+            page = (
+                await client.get(
+                    f"{API}/pros", params={**params, "sort": sort, "limit": 1, **extra}
+                )
+            ).json()
+            seen += [(i["id"], i["score"], i["distance_km"]) for i in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        return seen
+
+    fast = await pages()
+    monkeypatch.setattr(search, "MAX_INDEX_LISTS", 0)
+    plain = await pages()
+    assert fast == plain
+    assert {market["near"], market["drain"], market["far"]} <= {i for i, _, _ in fast}

@@ -120,6 +120,12 @@ CATALOGUE: tuple[Kind, ...] = (
     Kind("review.hidden", "reviews", lazy("A review was hidden by moderation"), _APP_MAIL),
     Kind("dispute.update", "disputes", lazy("News in your dispute"), _URGENT, required=_APP_MAIL),
     Kind("verification.decided", "account", lazy("Your verification was decided"), _APP_MAIL_PUSH),
+    Kind(
+        "verification.provider",
+        "account",
+        lazy("The payment provider's check of your account changed"),
+        _APP_MAIL_PUSH,
+    ),
 )
 
 KINDS: dict[str, Kind] = {kind.key: kind for kind in CATALOGUE}

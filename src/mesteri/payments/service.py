@@ -45,7 +45,7 @@ from mesteri.payments.errors import (
     UnsupportedCurrencyError,
     WebhookTooEarlyError,
 )
-from mesteri.payments.events import HoldFunded
+from mesteri.payments.events import HoldFunded, PayoutAccountChanged
 from mesteri.payments.lifecycles import CREDIT_LIFECYCLE, HOLD_LIFECYCLE, PAYOUT_LIFECYCLE
 from mesteri.payments.models import (
     AccountKind,
@@ -67,7 +67,12 @@ from mesteri.payments.models import (
     WalletCredit,
     WebhookEvent,
 )
-from mesteri.payments.providers.base import CheckoutRequest, EventType, ProviderEvent
+from mesteri.payments.providers.base import (
+    CheckoutRequest,
+    ConnectedAccount,
+    EventType,
+    ProviderEvent,
+)
 from mesteri.payments.schemas import HoldIn
 from mesteri.pros import service as pros
 
@@ -839,8 +844,35 @@ async def do_start_onboarding(
         )
         account = await payout_account(session, user_id)
         assert account is not None
+        await _publish_account(session, user_id, connected, observed_at=0)
     return await provider.onboarding_link(
         account.provider_ref, return_url=return_url, refresh_url=return_url
+    )
+
+
+def identity_provider() -> str | None:
+    """The installed provider's name when its onboarding checks identity (Stripe), else
+    ``None``: the pros module then needs the provider's agreement to verify a pro."""
+    provider = providers.current()
+    return provider.name if provider.checks_identity else None
+
+
+async def _publish_account(
+    session: WriteSession, user_id: uuid.UUID, account: ConnectedAccount, *, observed_at: int
+) -> None:
+    provider = providers.current()
+    await events.publish(
+        session,
+        PayoutAccountChanged(
+            user_id=user_id,
+            provider=provider.name,
+            checks_identity=provider.checks_identity,
+            status=str(account.status),
+            requirements_due=account.requirements_due,
+            past_due=account.past_due,
+            disabled_reason=account.disabled_reason,
+            observed_at=observed_at,
+        ),
     )
 
 
@@ -1157,6 +1189,7 @@ async def _on_account_updated(session: WriteSession, provider: str, event: Provi
     account.requirements_due = list(event.account.requirements_due)
     account.last_event_at = event.created
     account.updated_at = clock.now()
+    await _publish_account(session, account.user_id, event.account, observed_at=event.created)
     if account.state == PayoutAccountState.ACTIVE:
         await _send_pending_transfers(session, account.user_id)
     return str(account.state)

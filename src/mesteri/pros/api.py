@@ -25,6 +25,7 @@ from mesteri.media import service as media
 from mesteri.pros import search as search_mod
 from mesteri.pros import service
 from mesteri.pros.models import (
+    ClientProfile,
     PortfolioItem,
     ProCraft,
     ProProfile,
@@ -32,6 +33,7 @@ from mesteri.pros.models import (
     VerificationSubmission,
 )
 from mesteri.pros.schemas import (
+    AddressIn,
     AdminVerificationOut,
     AvailabilityPut,
     ClientProfileOut,
@@ -45,6 +47,7 @@ from mesteri.pros.schemas import (
     ProOut,
     ProPatch,
     ProSearchItem,
+    ProviderCheckOut,
     RejectIn,
     ReputationOut,
     SearchHistoryOut,
@@ -180,6 +183,26 @@ def verification_out(sub: VerificationSubmission | None) -> VerificationOut:
         reason=sub.reason,
         submitted_at=sub.submitted_at,
         decided_at=sub.decided_at,
+    )
+
+
+def verification_status_out(status: service.VerificationStatus) -> VerificationOut:
+    check = status.provider_check
+    provider = None
+    if check is not None:
+        provider = ProviderCheckOut(
+            provider=check.provider,
+            status=check.status,  # an OnboardingStatus value
+            requirements_due=list(check.requirements_due),
+            past_due=list(check.past_due),
+            disabled_reason=check.disabled_reason,
+        )
+    return verification_out(status.submission).model_copy(
+        update={
+            "profile_state": status.state,
+            "provider_required": status.provider_required,
+            "provider": provider,
+        }
     )
 
 
@@ -323,8 +346,10 @@ async def submit_verification(
 
 @router.get("/pros/me/verification", response_model=VerificationOut)
 async def my_verification(session: DbRead, principal: CurrentPrincipal) -> VerificationOut:
+    """Our review of the latest submission, the badge state and, when the payment
+    provider checks identity too (Stripe), what its onboarding still needs."""
     profile = await service.access_own_profile(session, principal.user_id)
-    return verification_out(await service.latest_submission(session, profile.id))
+    return verification_status_out(await service.verification_status(session, profile))
 
 
 # ---------------------------------------------------------------- public profiles
@@ -367,19 +392,61 @@ async def unsave_pro(pro_id: uuid.UUID, session: DbWrite, principal: CurrentPrin
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+def client_profile_out(profile: ClientProfile) -> ClientProfileOut:
+    return ClientProfileOut(
+        addresses=service.list_addresses(profile), search_history=profile.search_history
+    )
+
+
 @router.get("/clients/me", response_model=ClientProfileOut)
 async def my_client_profile(session: DbRead, principal: CurrentPrincipal) -> ClientProfileOut:
     profile = await service.access_client_profile(session, principal.user_id)
-    return ClientProfileOut(addresses=profile.addresses, search_history=profile.search_history)
+    return client_profile_out(profile)
 
 
 @router.patch("/clients/me", response_model=ClientProfileOut)
 async def update_client_profile(
     body: ClientProfilePatch, session: DbWrite, principal: CurrentPrincipal
 ) -> ClientProfileOut:
-    """Saved addresses and the search-history opt-in (turning it off forgets the history)."""
+    """Saved addresses (the whole list) and the search-history opt-in (turning it off
+    forgets the history)."""
     profile = await service.do_update_client_profile(session, principal.user_id, body)
-    return ClientProfileOut(addresses=profile.addresses, search_history=profile.search_history)
+    return client_profile_out(profile)
+
+
+@router.post(
+    "/clients/me/addresses", status_code=status.HTTP_201_CREATED, response_model=ClientProfileOut
+)
+async def add_address(
+    body: AddressIn, session: DbWrite, principal: CurrentPrincipal
+) -> ClientProfileOut:
+    """Add a saved address (at most ten); the first one is the default."""
+    return client_profile_out(await service.do_add_address(session, principal.user_id, body))
+
+
+@router.put("/clients/me/addresses/{address_id}", response_model=ClientProfileOut)
+async def edit_address(
+    address_id: uuid.UUID, body: AddressIn, session: DbWrite, principal: CurrentPrincipal
+) -> ClientProfileOut:
+    profile = await service.do_edit_address(session, principal.user_id, address_id, body)
+    return client_profile_out(profile)
+
+
+@router.delete("/clients/me/addresses/{address_id}", response_model=ClientProfileOut)
+async def delete_address(
+    address_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal
+) -> ClientProfileOut:
+    """Forget an address; if it was the default, the first remaining one becomes it."""
+    profile = await service.do_delete_address(session, principal.user_id, address_id)
+    return client_profile_out(profile)
+
+
+@router.post("/clients/me/addresses/{address_id}/default", response_model=ClientProfileOut)
+async def set_default_address(
+    address_id: uuid.UUID, session: DbWrite, principal: CurrentPrincipal
+) -> ClientProfileOut:
+    profile = await service.do_set_default_address(session, principal.user_id, address_id)
+    return client_profile_out(profile)
 
 
 @router.get("/me/search-history", response_model=Page[SearchHistoryOut])

@@ -82,3 +82,13 @@ class RejectionReasonRequiredError(InvalidInputError):
 class SortNeedsPlaceError(InvalidInputError):
     code = "sort_needs_place"
     message = "Sorting by distance needs a place or coordinates."
+
+
+class AddressNotFoundError(NotFoundError):
+    code = "address_not_found"
+    message = "We could not find this address."
+
+
+class TooManyAddressesError(InvalidInputError):
+    code = "too_many_addresses"
+    message = "You can keep at most ten addresses. Delete one first."

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Computed,
@@ -56,6 +57,23 @@ SEARCH_VECTOR_SQL = (
 )
 
 
+# The columns search filters read, carried by the ordered indexes (INCLUDE) so a sorted
+# walk never visits the table (pros/search.py RANK_INDEX_INCLUDE is the same list).
+SORT_INDEX_INCLUDE = (
+    "market",
+    "lat",
+    "lon",
+    "category_ids",
+    "search_vector",
+    "rating_avg",
+    "rate_min",
+    "availability",
+    "verification_state",
+    "languages",
+)
+NO_RATE = 2**31 - 1  # price_key of a pro without a rate: last in "cheapest first"
+
+
 class ProProfile(Base):
     __tablename__ = "pro_profiles"
     __table_args__ = (
@@ -96,6 +114,21 @@ class ProProfile(Base):
             ],
             postgresql_where=text("listed"),
         ),
+        # Rating and price sorts: walked in order from the keyset cursor, index-only.
+        Index(
+            "ix_pro_profiles_rating",
+            text("rating_rank DESC"),
+            text("id DESC"),
+            postgresql_include=list(SORT_INDEX_INCLUDE),
+            postgresql_where=text("listed"),
+        ),
+        Index(
+            "ix_pro_profiles_price",
+            "price_key",
+            "id",
+            postgresql_include=list(SORT_INDEX_INCLUDE),
+            postgresql_where=text("listed"),
+        ),
         Index(
             "ix_pro_profiles_name_key", "name_key", postgresql_ops={"name_key": "text_pattern_ops"}
         ),
@@ -134,9 +167,21 @@ class ProProfile(Base):
     rating_weight: Mapped[float] = mapped_column(Float, default=0.0)
     delivery_score: Mapped[float] = mapped_column(Float, default=0.0)  # on-time share, 0..1
     portfolio_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The categories of the latest ``PORTFOLIO_FIT_ITEMS`` portfolio items (an untagged
+    # item counts as the primary craft), for the query's portfolio fit (pros/search.py).
+    # Kept by ``service.do_refresh_rank``.
+    portfolio_category_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(Uuid), default=list, server_default=text("'{}'")
+    )
     promoted_until: Mapped[datetime | None]
     # The query-independent part of the relevance score (pros.search.static_score_sql).
     rank_base: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    # Sort keys: the Bayesian rating as of the last rank refresh (search.rating_score_sql,
+    # refreshed with rank_base: on every change and daily) and the lowest rate.
+    rating_rank: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    price_key: Mapped[int] = mapped_column(
+        Integer, Computed(f"coalesce(rate_min, {NO_RATE})", persisted=True)
+    )
     search_text: Mapped[str] = mapped_column(Text, default="")
     search_vector: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True), deferred=True
@@ -198,8 +243,43 @@ class VerificationSubmission(Base):
     decided_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
+class ProviderCheck(Base):
+    """The payment provider's latest verdict on a user's identity, as its onboarding
+    reported it (``payments.events.PayoutAccountChanged``). Keyed by user, since a
+    pro may start payout onboarding before the profile is complete. It feeds the
+    profile's ``verification_state`` (``service.combined_state``)."""
+
+    __tablename__ = "pro_provider_checks"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(20))
+    checks_identity: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20))  # payments' OnboardingStatus
+    requirements_due: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    past_due: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    disabled_reason: Mapped[str | None] = mapped_column(String(60))
+    # The provider's timestamp of this snapshot; an older one arriving late is ignored.
+    observed_at: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
 GEO_CELL_DEGREES = 0.5  # search cells: 0.5 by 0.5 degrees (about 55 by 40 km in Romania)
 GEO_CELL_SQL = "(floor((lat + 90) * 2)::int * 1000 + floor((lon + 180) * 2)::int)"
+
+
+ENTRY_INCLUDE = (
+    "market",
+    "lat",
+    "lon",
+    "search_vector",
+    "rating_avg",
+    "rate_min",
+    "availability",
+    "verification_state",
+    "languages",
+)
 
 
 class SearchEntry(Base):
@@ -216,17 +296,24 @@ class SearchEntry(Base):
             "geo_cell",
             text("rank_base DESC"),
             text("pro_id DESC"),
-            postgresql_include=[
-                "market",
-                "lat",
-                "lon",
-                "search_vector",
-                "rating_avg",
-                "rate_min",
-                "availability",
-                "verification_state",
-                "languages",
-            ],
+            postgresql_include=list(ENTRY_INCLUDE),
+        ),
+        # The rating and price sorts within a craft and a radius (pros/search.py).
+        Index(
+            "ix_pro_search_entries_rating",
+            "category_id",
+            "geo_cell",
+            text("rating_rank DESC"),
+            text("pro_id DESC"),
+            postgresql_include=list(ENTRY_INCLUDE),
+        ),
+        Index(
+            "ix_pro_search_entries_price",
+            "category_id",
+            "geo_cell",
+            "price_key",
+            "pro_id",
+            postgresql_include=list(ENTRY_INCLUDE),
         ),
     )
 
@@ -236,6 +323,8 @@ class SearchEntry(Base):
     category_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     geo_cell: Mapped[int] = mapped_column(Integer)
     rank_base: Mapped[float] = mapped_column(Float)
+    rating_rank: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    price_key: Mapped[int] = mapped_column(Integer, server_default=text("2147483647"))
     market: Mapped[str] = mapped_column(String(2))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)

@@ -26,6 +26,7 @@ from mesteri.pros import api as shapes
 from mesteri.pros import search as search_mod
 from mesteri.pros import service
 from mesteri.pros.schemas import (
+    AddressIn,
     ClientProfilePatch,
     CraftIn,
     PortfolioIn,
@@ -47,6 +48,34 @@ templates.globals["business_type_names"] = {
     "osek_murshe": i18n.lazy("Licensed dealer (osek murshe)"),
     "company": i18n.lazy("Company (Ltd.)"),
 }
+
+# Stripe's requirement names, by prefix, in words a pro understands; anything else is
+# shown as the provider names it.
+REQUIREMENT_LABELS = (
+    ("external_account", i18n.lazy("Bank account for payouts")),
+    ("individual.verification", i18n.lazy("Identity document")),
+    ("individual.dob", i18n.lazy("Date of birth")),
+    ("individual.address", i18n.lazy("Home address")),
+    ("individual.id_number", i18n.lazy("Personal identification number")),
+    ("individual.", i18n.lazy("Personal details")),
+    ("company.", i18n.lazy("Company details")),
+    ("business_profile", i18n.lazy("Business details")),
+    ("tos_acceptance", i18n.lazy("Acceptance of the provider's terms")),
+)
+
+
+def requirement_labels(codes: list[str]) -> list[str]:
+    """Each requirement's label once, in the provider's order."""
+    labels: dict[str, None] = {}
+    for code in codes:
+        label = next(
+            (str(lb) for prefix, lb in REQUIREMENT_LABELS if code.startswith(prefix)), code
+        )
+        labels.setdefault(label, None)
+    return list(labels)
+
+
+templates.globals["requirement_labels"] = requirement_labels
 
 Text = Annotated[Clean, Form(max_length=4000)]
 MAX_PAGE_UPLOAD = 20 * 1024 * 1024
@@ -210,6 +239,91 @@ async def saved_remove(session: DbWrite, auth: WebAuthRequired, pro_id: uuid.UUI
     return _redirect("/saved")
 
 
+# ---------------------------------------------------------------- saved addresses
+
+
+async def _addresses_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, Any]:
+    profile = await service.access_client_profile(session, user_id)
+    return {
+        "addresses": service.list_addresses(profile),
+        "places": catalog.place_options(get_settings().market_profile.country, get_language()),
+    }
+
+
+def _address_in(label: str, place_id: str, street: str, default: str) -> AddressIn:
+    """The form's fields as the API's body; a missing or malformed field names itself."""
+    try:
+        place = uuid.UUID(place_id)
+    except ValueError as exc:
+        raise InvalidInputError(field="place_id") from exc
+    if not label.strip():
+        raise InvalidInputError(field="label")
+    return AddressIn(label=label, place_id=place, street=street, default=default == "1")
+
+
+@router.get("/account/addresses")
+async def addresses_page(request: Request, session: DbWrite, auth: WebAuthRequired) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    return render(request, "pros/addresses.html", context)
+
+
+@router.post("/account/addresses")
+async def address_add(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    label: Annotated[Clean, Form(max_length=60)] = "",
+    place_id: Annotated[str, Form(max_length=40)] = "",
+    street: Annotated[Clean, Form(max_length=200)] = "",
+    default: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    form = {"label": label, "place_id": place_id, "street": street, "default": default}
+    with form_errors(request, "pros/addresses.html", **context, form=form):
+        await service.do_add_address(
+            session, auth[0].id, _address_in(label, place_id, street, default)
+        )
+    return _redirect("/account/addresses?saved=added")
+
+
+@router.post("/account/addresses/{address_id}")
+async def address_edit(
+    request: Request,
+    session: DbWrite,
+    auth: WebAuthRequired,
+    address_id: uuid.UUID,
+    label: Annotated[Clean, Form(max_length=60)] = "",
+    place_id: Annotated[str, Form(max_length=40)] = "",
+    street: Annotated[Clean, Form(max_length=200)] = "",
+) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    with form_errors(request, "pros/addresses.html", **context, editing=address_id):
+        await service.do_edit_address(
+            session, auth[0].id, address_id, _address_in(label, place_id, street, "")
+        )
+    return _redirect("/account/addresses?saved=changed")
+
+
+@router.post("/account/addresses/{address_id}/delete")
+async def address_delete(
+    request: Request, session: DbWrite, auth: WebAuthRequired, address_id: uuid.UUID
+) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    with form_errors(request, "pros/addresses.html", **context):
+        await service.do_delete_address(session, auth[0].id, address_id)
+    return _redirect("/account/addresses?saved=deleted")
+
+
+@router.post("/account/addresses/{address_id}/default")
+async def address_default(
+    request: Request, session: DbWrite, auth: WebAuthRequired, address_id: uuid.UUID
+) -> Response:
+    context = await _addresses_context(session, auth[0].id)
+    with form_errors(request, "pros/addresses.html", **context):
+        await service.do_set_default_address(session, auth[0].id, address_id)
+    return _redirect("/account/addresses?saved=default")
+
+
 # ---------------------------------------------------------------- onboarding wizard
 
 
@@ -219,7 +333,8 @@ async def _wizard_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, Any
     except DomainError:
         profile = None
     crafts = list(await service.list_crafts(session, profile.id)) if profile else []
-    submission = await service.latest_submission(session, profile.id) if profile else None
+    status = await service.verification_status(session, profile) if profile else None
+    submission = status.submission if status else None
     portfolio = await service.list_portfolio(session, profile.id) if profile else []
     primary = next((c.category_id for c in crafts if c.primary), None)
     return {
@@ -228,6 +343,7 @@ async def _wizard_context(session: DbWrite, user_id: uuid.UUID) -> dict[str, Any
         "others": [c.category_id for c in crafts if not c.primary],
         "years": next((c.years for c in crafts if c.primary), 0),
         "submission": submission,
+        "verification": status,
         "portfolio": [shapes.portfolio_out(i) for i in portfolio],
         "categories": catalog.category_options(get_language()),
         "places": catalog.place_options(get_settings().market_profile.country, get_language()),

@@ -153,13 +153,29 @@ class VerificationIn(BaseModel):
     document_ids: list[uuid.UUID] = Field(min_length=1, max_length=5)
 
 
+class ProviderCheckOut(BaseModel):
+    """The payment provider's onboarding verdict on the pro's identity."""
+
+    provider: str
+    status: Literal["action_required", "pending", "verified", "rejected"]
+    requirements_due: list[str]  # what the provider still needs (Stripe's names)
+    past_due: list[str]  # needed and already late: payouts stop until given
+    disabled_reason: str | None
+
+
 class VerificationOut(BaseModel):
+    """``state`` is our staff review of the latest submission; ``profile_state`` is the
+    badge state, which also needs the provider when ``provider_required``."""
+
     id: uuid.UUID | None
     state: str
     kind: str | None
     reason: str | None
     submitted_at: datetime | None
     decided_at: datetime | None
+    profile_state: str | None = None
+    provider_required: bool = False
+    provider: ProviderCheckOut | None = None
 
 
 class AdminVerificationOut(BaseModel):
@@ -189,19 +205,38 @@ class SuggestItem(BaseModel):
     detail: str | None = None
 
 
+MAX_ADDRESSES = 10
+
+
+class AddressOut(BaseModel):
+    """A saved address; exactly one of a non-empty list is the ``default``."""
+
+    id: uuid.UUID
+    label: str
+    place_id: uuid.UUID
+    place_name: str | None = None
+    street: str
+    default: bool
+
+
 class ClientProfileOut(BaseModel):
-    addresses: list[dict[str, Any]]
+    addresses: list[AddressOut]
     search_history: bool
 
 
 class AddressIn(BaseModel):
-    label: Clean = Field(max_length=60)
+    """``id`` keeps an existing address's id in a whole-list ``PATCH``; ``default`` makes
+    it the default (the first address is when none is)."""
+
+    id: uuid.UUID | None = None
+    label: Clean = Field(min_length=1, max_length=60)
     place_id: uuid.UUID
     street: Clean = Field(default="", max_length=200)
+    default: bool = False
 
 
 class ClientProfilePatch(BaseModel):
-    addresses: list[AddressIn] | None = Field(default=None, max_length=10)
+    addresses: list[AddressIn] | None = Field(default=None, max_length=MAX_ADDRESSES)
     search_history: bool | None = None
 
 

@@ -19,7 +19,12 @@ indexed, so the default sort retrieves the best candidates by it and re-ranks th
 
 - skill: 1 when the searched category (or one below it) is the pro's primary craft, 0.6
   when it is another of their crafts, 0 without a category filter;
-- portfolio: min(items, 10) / 10;
+- portfolio: with a searched category, the fit of the pro's work to it: of their latest
+  10 portfolio items, those whose category is in the searched sub-tree (an untagged item
+  counts as the pro's primary craft), over 10; without a category, all of them count
+  (min(items, 10) / 10). The index-ordered ``rank_base`` carries the category-free value,
+  an upper bound of the fit (the matching items are among all items), and the re-rank
+  replaces it with the fit;
 - reviews: the Bayesian average (C·m + Σwᵢrᵢ) / (C + Σwᵢ) with prior mean m, prior weight C
   and recency weights wᵢ = 2^(-age/half-life) (sums kept by the reviews module relative to
   a fixed epoch, ``kit.recency``), mapped from 1..5 to 0..1; "sort by rating" orders by
@@ -63,7 +68,7 @@ from mesteri.kit.db import ReadSession
 from mesteri.kit.pagination import InvalidCursorError, decode_cursor, encode_cursor
 from mesteri.kit.text import fold
 from mesteri.pros.errors import SortNeedsPlaceError
-from mesteri.pros.models import ProProfile
+from mesteri.pros.models import SORT_INDEX_INCLUDE, ProProfile
 
 EARTH_KM = 6371.0088
 KM_PER_DEGREE = 111.045
@@ -159,6 +164,38 @@ def rating_score_sql(settings: Settings) -> ColumnElement[float]:
     return (c * m + p.rating_weighted_sum * factor) / (c + p.rating_weight * factor)
 
 
+PORTFOLIO_FIT_ITEMS = 10  # the portfolio signal saturates at this many (matching) items
+
+
+def portfolio_categories_sql() -> Any:
+    """``pro_profiles.portfolio_category_ids`` from the pro's portfolio items (newest first;
+    an untagged item counts as the primary craft)."""
+    from mesteri.pros.models import PortfolioItem
+
+    p, i = ProProfile, PortfolioItem
+    category = func.coalesce(i.category_id, p.primary_category_id)
+    return func.array(
+        select(category)
+        .where(i.pro_id == p.id, category.is_not(None))
+        .order_by(i.created_at.desc(), i.id.desc())
+        .limit(PORTFOLIO_FIT_ITEMS)
+        .scalar_subquery()
+    )
+
+
+def portfolio_size_sql() -> ColumnElement[float]:
+    """The category-free portfolio signal, part of ``rank_base``."""
+    size = func.least(ProProfile.portfolio_count, PORTFOLIO_FIT_ITEMS)
+    return cast(size / float(PORTFOLIO_FIT_ITEMS), Float)
+
+
+def portfolio_fit_sql(cats: Any) -> ColumnElement[float]:
+    """The share of the pro's latest items that show work in the searched categories."""
+    item = func.unnest(ProProfile.portfolio_category_ids).column_valued("portfolio_category")
+    matching = select(func.count()).where(item == any_(cats)).scalar_subquery()
+    return cast(cast(matching, Float) / float(PORTFOLIO_FIT_ITEMS), Float)
+
+
 def static_score_sql(settings: Settings) -> ColumnElement[float]:
     """The query-independent part of the score, stored as ``rank_base`` (indexed)."""
     p = ProProfile
@@ -169,7 +206,7 @@ def static_score_sql(settings: Settings) -> ColumnElement[float]:
     promoted = case((p.promoted_until > clock.now(), 1.0), else_=0.0)
     verified = case((p.verification_state == "verified", 1.0), else_=0.0)
     return cast(
-        settings.rank_portfolio * func.least(p.portfolio_count, 10) / 10.0
+        settings.rank_portfolio * portfolio_size_sql()
         + settings.rank_reviews * reviews
         + settings.rank_delivery * p.delivery_score
         + settings.rank_availability * availability
@@ -185,13 +222,21 @@ def score_sql(
     """The full score: ``rank_base`` plus the parts that depend on the query."""
     p = ProProfile
     skill: ColumnElement[float] = literal(0.0)
+    portfolio: ColumnElement[float] = literal(0.0)  # rank_base's portfolio part stands
     if category_ids:
         cats = bindparam("skill_categories", category_ids, type_=ARRAY(Uuid))
         skill = case((p.primary_category_id == any_(cats), 1.0), else_=0.6)
+        portfolio = portfolio_fit_sql(cats) - portfolio_size_sql()
     text_rank: ColumnElement[float] = literal(0.0)
     if tsq is not None:
         text_rank = func.ts_rank(p.search_vector, tsq, 32)
-    return cast(p.rank_base + settings.rank_skill * skill + settings.rank_text * text_rank, Float)
+    return cast(
+        p.rank_base
+        + settings.rank_skill * skill
+        + settings.rank_portfolio * portfolio
+        + settings.rank_text * text_rank,
+        Float,
+    )
 
 
 @dataclass(frozen=True)
@@ -259,8 +304,8 @@ def _columns(plan: _Plan, settings: Settings) -> list[Any]:
         p.rank_base,
         plan.score.label("score"),
         plan.distance.label("distance_km"),
-        rating_score_sql(settings).label("rating_key"),
-        func.coalesce(p.rate_min, 2**31 - 1).label("price_key"),
+        p.rating_rank.label("rating_key"),
+        p.price_key.label("price_key"),
     ]
 
 
@@ -274,22 +319,42 @@ _KEY_NAMES = {
 
 # Columns the filters read, carried by ``ix_pro_profiles_rank`` (INCLUDE) so the bounded
 # scan below is index-only: it never visits the table.
-RANK_INDEX_INCLUDE = (
-    "market",
-    "lat",
-    "lon",
-    "category_ids",
-    "search_vector",
-    "rating_avg",
-    "rate_min",
-    "availability",
-    "verification_state",
-    "languages",
-)
+RANK_INDEX_INCLUDE = SORT_INDEX_INCLUDE
+
+
+def _cursor_key(cursor: str) -> tuple[float, uuid.UUID]:
+    value, last_id = decode_cursor(cursor, 2)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InvalidCursorError(field="cursor")
+    try:
+        return float(value), uuid.UUID(str(last_id))
+    except ValueError as exc:
+        raise InvalidCursorError(field="cursor") from exc
+
+
+def sorted_statement(query: SearchQuery, settings: Settings) -> Select[Any]:
+    """Rating and price: keyset pages walked in the order of ``ix_pro_profiles_rating`` /
+    ``ix_pro_profiles_price`` (stored keys, filtered columns INCLUDEd), so a page reads
+    from the cursor on and stops after ``limit + 1`` matches. When a filter is selective
+    (a craft and a small radius), the planner may instead take the matches from the
+    filters' indexes and sort those few; either plan answers the same rows."""
+    p = ProProfile
+    plan = _plan(query, settings)
+    key, descending = (p.rating_rank, True) if query.sort == "rating" else (p.price_key, False)
+    stmt = select(*_columns(plan, settings)).where(and_(*plan.where))
+    if query.cursor:
+        value, after_id = _cursor_key(query.cursor)
+        row, after = tuple_(key, p.id), tuple_(literal(value), literal(after_id))
+        stmt = stmt.where(row < after if descending else row > after)
+    order = [key.desc(), p.id.desc()] if descending else [key.asc(), p.id.asc()]
+    return stmt.order_by(*order).limit(query.limit + 1)
 
 
 def statement(query: SearchQuery, settings: Settings) -> Select[Any]:
-    """Other orders (distance, rating, price): one SELECT over every match, keyset pages."""
+    """Other orders (distance, rating, price) as keyset pages; distance as one SELECT over
+    every match (radius-bounded), rating and price by ``sorted_statement``."""
+    if query.sort in ("rating", "price"):
+        return sorted_statement(query, settings)
     plan = _plan(query, settings)
     inner = select(*_columns(plan, settings)).where(and_(*plan.where)).subquery("hits")
     key_column, descending = {
@@ -343,6 +408,10 @@ async def search(
 ) -> tuple[list[Hit], str | None]:
     if query.sort == "relevance":
         return await _relevance(session, query, settings)
+    if query.sort in _ENTRY_SORTS:
+        rel = relevance_sql(query, settings)
+        if rel.lists:  # a craft and a radius: the search index's sorted lists
+            return await _entry_sorted(session, query, rel)
     rows = (await session.execute(statement(query, settings))).all()
     hits = [_hit(r) for r in rows[: query.limit]]
     next_cursor = None
@@ -363,6 +432,13 @@ async def search(
 _HAVERSINE = (
     "(2 * 6371.0088 * asin(sqrt(least(1.0, power(sin(radians(p.lat - :lat0) / 2), 2)"
     " + :coslat0 * cos(radians(p.lat)) * power(sin(radians(p.lon - :lon0) / 2), 2)))))"
+)
+# portfolio_fit_sql minus portfolio_size_sql (PORTFOLIO_FIT_ITEMS = 10): the fit replaces
+# the category-free portfolio part of rank_base. Read on the re-ranked window only.
+_PORTFOLIO_FIT = (
+    "((SELECT count(*) FROM unnest(p.portfolio_category_ids) AS c(portfolio_category)"
+    " WHERE c.portfolio_category = ANY(CAST(:cats AS uuid[])))::float8 / 10.0"
+    " - least(p.portfolio_count, 10) / 10.0)"
 )
 _RESULT_COLUMNS = (
     "p.id, p.display_name, p.primary_category_id, p.category_ids, p.rating_avg,"
@@ -417,11 +493,13 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
             conds.append(f"{_HAVERSINE} <= :radius")
             cells = geo_cells(lat0, lon0, dlat, dlon)
     skill = "0.0"
+    portfolio = "0.0"
     craft_condition = None
     if query.category:
         params["cats"] = catalog.subtree(catalog.get_category(query.category).id)
         craft_condition = "p.category_ids && CAST(:cats AS uuid[])"
         skill = "CASE WHEN p.primary_category_id = ANY(CAST(:cats AS uuid[])) THEN 1.0 ELSE 0.6 END"
+        portfolio = _PORTFOLIO_FIT
     text_rank = "0.0"
     terms = tsquery_text(query.q) if query.q else None
     if terms:
@@ -441,8 +519,12 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
     if query.language:
         params["language"] = query.language.lower()
         conds.append("p.languages @> ARRAY[CAST(:language AS varchar)]")
-    params.update(w_skill=settings.rank_skill, w_text=settings.rank_text)
-    score = f"(p.rank_base + :w_skill * {skill} + :w_text * {text_rank})"
+    params.update(
+        w_skill=settings.rank_skill, w_portfolio=settings.rank_portfolio, w_text=settings.rank_text
+    )
+    score = (
+        f"(p.rank_base + :w_skill * {skill} + :w_portfolio * {portfolio} + :w_text * {text_rank})"
+    )
     lists = len(cells) * len(params.get("cats", ()))
     if lists and lists <= MAX_INDEX_LISTS:
         params["cells"] = cells
@@ -454,39 +536,56 @@ def relevance_sql(query: SearchQuery, settings: Settings) -> RelevanceSql:
     return RelevanceSql(" AND ".join(conds), params, score, distance, entry_conditions, lists)
 
 
-def index_window_sql(rel: RelevanceSql, size: int) -> tuple[str, dict[str, Any]]:
+Edge = tuple[float, uuid.UUID]  # (rank_base, id) of a window's last candidate
+
+_AFTER_EDGE = "(p.rank_base, {id}) < (:start_rank, CAST(:start_id AS uuid))"
+
+
+def _edge_params(start: Edge | None) -> dict[str, Any]:
+    return {} if start is None else {"start_rank": float(start[0]), "start_id": start[1]}
+
+
+def index_window_sql(
+    rel: RelevanceSql, size: int, start: Edge | None = None
+) -> tuple[str, dict[str, Any]]:
     """Relevance, step 1 when the query names a craft and a radius: the ``size`` best
-    matches of each (craft, map cell) list of the search index, each read in rank order
-    from ``ix_pro_search_entries_lookup`` (index-only) and stopped after ``size`` matches.
-    Merged and de-duplicated, they are exactly the ``size`` best matches,
+    matches (after ``start``) of each (craft, map cell) list of the search index, each read
+    in rank order from ``ix_pro_search_entries_lookup`` (index-only) and stopped after
+    ``size`` matches. Merged and de-duplicated, they are exactly the ``size`` best matches,
     at a cost bounded by lists x size rather than by the size of the market."""
+    after = f" AND {_AFTER_EDGE.format(id='p.pro_id')}" if start else ""
     sql = (
         "SELECT t.id, t.rank_base FROM unnest(CAST(:cats AS uuid[])) AS k(cat)"  # noqa: S608
         " CROSS JOIN unnest(CAST(:cells AS int[])) AS c(cell)"
         " CROSS JOIN LATERAL (SELECT p.pro_id AS id, p.rank_base FROM pro_search_entries AS p"
-        f" WHERE p.category_id = k.cat AND p.geo_cell = c.cell AND {rel.entry_conditions}"
+        f" WHERE p.category_id = k.cat AND p.geo_cell = c.cell AND {rel.entry_conditions}{after}"
         " ORDER BY p.rank_base DESC, p.pro_id DESC LIMIT :size) AS t"
         # a pro with several matching crafts is in several lists, with the same rank
         " GROUP BY t.id, t.rank_base ORDER BY t.rank_base DESC, t.id DESC LIMIT :size"
     )
-    return sql, {**rel.params, "size": size}
+    return sql, {**rel.params, **_edge_params(start), "size": size}
 
 
-def window_sql(rel: RelevanceSql, size: int, scan: int | None) -> tuple[str, dict[str, Any]]:
-    """Relevance, step 1: the ``size`` best matches by ``rank_base``.
+def window_sql(
+    rel: RelevanceSql, size: int, scan: int | None, start: Edge | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Relevance, step 1: the ``size`` best matches by ``rank_base`` (after ``start``).
 
-    With ``scan``, only the ``scan`` best-ranked listed pros are looked at, in index order
-    and index-only (``ix_pro_profiles_rank`` carries every filtered column, see
-    ``RANK_INDEX_INCLUDE``): a cost that does not depend on the size of the market. If
-    fewer than ``size`` matches are among them, the caller asks again without ``scan``; the
-    filters' own indexes (text GIN, category GIN, location GiST) then find the few matches
-    wherever they are.
+    With ``scan`` (first window only), only the ``scan`` best-ranked listed pros are looked
+    at, in index order and index-only (``ix_pro_profiles_rank`` carries every filtered
+    column, see ``RANK_INDEX_INCLUDE``): a cost that does not depend on the size of the
+    market. If fewer than ``size`` matches are among them, the caller asks again without
+    ``scan``; the filters' own indexes (text GIN, category GIN, location GiST) then find
+    the few matches wherever they are. Later windows walk ``ix_pro_profiles_rank`` from the
+    previous window's edge.
     """
-    params = {**rel.params, "size": size}
-    if scan is None:
+    params = {**rel.params, **_edge_params(start), "size": size}
+    if scan is None or start is not None:
+        after = f" AND {_AFTER_EDGE.format(id='p.id')}" if start else ""
         sql = (
             "SELECT p.id, p.rank_base FROM pro_profiles AS p"  # noqa: S608 - fragments are constants
-            f" WHERE p.listed AND {rel.conditions} ORDER BY p.rank_base DESC, p.id DESC LIMIT :size"
+            f" WHERE p.listed AND {rel.conditions}{after}"
+            " ORDER BY p.rank_base DESC, p.id DESC LIMIT :size"
         )
         return sql, params
     params["scan"] = scan
@@ -499,81 +598,155 @@ def window_sql(rel: RelevanceSql, size: int, scan: int | None) -> tuple[str, dic
     return sql, params
 
 
+def _key(value: Any, ident: Any) -> tuple[float, uuid.UUID]:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InvalidCursorError(field="cursor")
+    try:
+        return float(value), uuid.UUID(str(ident))
+    except ValueError as exc:
+        raise InvalidCursorError(field="cursor") from exc
+
+
+def _position(cursor: str | None) -> tuple[Edge | None, tuple[float, uuid.UUID] | None]:
+    """A relevance cursor ``["w", edge rank, edge id, score, id]``: the page starts in the
+    window after that edge (none: the first window), after that (score, id) in it (none:
+    at the window's beginning)."""
+    if not cursor:
+        return None, None
+    phase, start_rank, start_id, score, last_id = decode_cursor(cursor, 5)
+    if phase != "w":
+        raise InvalidCursorError(field="cursor")
+    start = _key(start_rank, start_id) if start_rank is not None else None
+    after = _key(score, last_id) if score is not None else None
+    return start, after
+
+
+def _cursor(start: Edge | None, after: Any | None) -> str:
+    edge = [start[0], str(start[1])] if start else [None, None]
+    inside = [after.score, str(after.id)] if after is not None else [None, None]
+    return encode_cursor(["w", *edge, *inside])
+
+
+async def _window(
+    session: ReadSession, rel: RelevanceSql, settings: Settings, start: Edge | None
+) -> list[Any]:
+    """The ``search_window`` best candidates by the stored rank, after ``start``."""
+    window = settings.search_window
+    if rel.lists:
+        sql, params = index_window_sql(rel, window, start)
+        return list((await session.execute(text(sql), params)).all())
+    if start is None:
+        sql, params = window_sql(rel, window, settings.search_scan)
+        candidates = list((await session.execute(text(sql), params)).all())
+        if len(candidates) == window:
+            return candidates
+        # few matches among the best: the filters' indexes find them wherever they are
+    sql, params = window_sql(rel, window, None, start)
+    return list((await session.execute(text(sql), params)).all())
+
+
+async def _rerank(session: ReadSession, rel: RelevanceSql, candidates: list[Any]) -> list[Any]:
+    """The candidates with their full score, best first (ties by id)."""
+    by_ids = (
+        f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
+        " FROM pro_profiles AS p WHERE p.id = ANY(CAST(:ids AS uuid[]))"
+    )
+    rows = (
+        await session.execute(text(by_ids), {**rel.params, "ids": [c.id for c in candidates]})
+    ).all()
+    return sorted(rows, key=lambda r: (r.score, r.id), reverse=True)
+
+
 async def _relevance(
     session: ReadSession, query: SearchQuery, settings: Settings
 ) -> tuple[list[Hit], str | None]:
-    """Retrieve, then re-rank. Step 1 takes the ``search_window`` best candidates by the
-    query-independent ``rank_base``; step 2 orders them by the full score (adding craft
-    and text relevance) and pages through them with a (score, id) cursor. Past the window,
-    pages continue in ``rank_base`` order (cursor ``b``), so every match is reachable
-    exactly once."""
+    """Retrieve, then re-rank, window after window. A window is the ``search_window`` best
+    matches by the query-independent ``rank_base`` after the previous window's last one;
+    it is shown ordered by the full score (adding craft, portfolio fit and text). Every
+    page, however deep, follows that one rule, so later pages keep the first page's
+    ordering and every match is reachable exactly once; a page may span two windows. The
+    cursor names the window (its predecessor's edge) and the last (score, id) shown."""
     rel = relevance_sql(query, settings)
-    phase, value, last_id = "s", None, None
-    if query.cursor:
-        phase, value, last_id = decode_cursor(query.cursor, 3)
-        if (
-            phase not in ("s", "b")
-            or not isinstance(value, (int, float))
-            or isinstance(value, bool)
-        ):
-            raise InvalidCursorError(field="cursor")
-        try:
-            last_id = uuid.UUID(str(last_id))
-        except ValueError as exc:
-            raise InvalidCursorError(field="cursor") from exc
-    window = settings.search_window
-    if phase == "s":
-        if rel.lists:
-            sql, params = index_window_sql(rel, window)
-            candidates = list((await session.execute(text(sql), params)).all())
-        else:
-            sql, params = window_sql(rel, window, settings.search_scan)
-            candidates = list((await session.execute(text(sql), params)).all())
-            if len(candidates) < window:  # few matches among the best: the filters' indexes
-                sql, params = window_sql(rel, window, None)
-                candidates = list((await session.execute(text(sql), params)).all())
-        if not candidates:
-            return [], None
-        by_ids = (
-            f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
-            " FROM pro_profiles AS p WHERE p.id = ANY(CAST(:ids AS uuid[]))"
-        )
-        ranked = (
-            await session.execute(text(by_ids), {**rel.params, "ids": [c.id for c in candidates]})
-        ).all()
-        ranked = sorted(ranked, key=lambda r: (r.score, r.id), reverse=True)
-        if value is not None:
-            ranked = [r for r in ranked if (r.score, r.id) < (value, last_id)]
-        page = ranked[: query.limit]
-        if len(ranked) > query.limit:
-            last = page[-1]
-            return [_hit(r) for r in page], encode_cursor(["s", last.score, str(last.id)])
-        if len(candidates) < window:
-            return [_hit(r) for r in page], None
-        # The window is used up: the next page continues after its last candidate.
+    start, after = _position(query.cursor)
+    hits: list[Hit] = []
+    while True:
+        candidates = await _window(session, rel, settings, start)
+        ranked = await _rerank(session, rel, candidates) if candidates else []
+        if after is not None:
+            ranked = [r for r in ranked if (r.score, r.id) < after]
+        need = query.limit - len(hits)
+        hits += [_hit(r) for r in ranked[:need]]
+        if len(ranked) > need:  # this window goes on
+            return hits, _cursor(start, ranked[need - 1])
+        if len(candidates) < settings.search_window:  # the last window
+            return hits, None
         edge = candidates[-1]
-        next_cursor = encode_cursor(["b", edge.rank_base, str(edge.id)])
-        if page:
-            return [_hit(r) for r in page], next_cursor
-        value, last_id = edge.rank_base, edge.id
-    after = (
-        f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km"  # noqa: S608
-        f" FROM pro_profiles AS p WHERE p.listed AND {rel.conditions}"
-        " AND (p.rank_base, p.id) < (:after_rank, CAST(:after_id AS uuid))"
-        " ORDER BY p.rank_base DESC, p.id DESC LIMIT :page_size"
+        start, after = (edge.rank_base, edge.id), None
+        if len(hits) == query.limit:
+            return hits, _cursor(start, None)
+
+
+# (key column, direction, comparison after the cursor, SQL type of the cursor's key)
+_ENTRY_SORTS = {
+    "rating": ("rating_rank", "DESC", "<", "float8"),
+    "price": ("price_key", "ASC", ">", "int"),
+}
+
+
+def entry_sorted_sql(
+    rel: RelevanceSql, sort: str, size: int, after: tuple[float, uuid.UUID] | None
+) -> tuple[str, dict[str, Any]]:
+    """Rating or price within a craft and a radius: the first ``size`` matches after the
+    cursor of each (craft, map cell) list of the search index, each read in the key's
+    order from ``ix_pro_search_entries_rating`` / ``_price`` and stopped after ``size``;
+    merged, they are exactly the ``size`` first matches after the cursor, at a cost
+    bounded by lists x size however dense the area is."""
+    key, direction, compare, key_type = _ENTRY_SORTS[sort]
+    params: dict[str, Any] = {**rel.params, "size": size}
+    after_sql = ""
+    if after is not None:
+        params.update(
+            after_key=after[0] if key_type == "float8" else int(after[0]), after_id=after[1]
+        )
+        after_sql = (
+            f" AND (p.{key}, p.pro_id) {compare}"
+            f" (CAST(:after_key AS {key_type}), CAST(:after_id AS uuid))"
+        )
+    sql = (
+        "SELECT t.id, t.sort_key FROM unnest(CAST(:cats AS uuid[])) AS k(cat)"  # noqa: S608
+        " CROSS JOIN unnest(CAST(:cells AS int[])) AS c(cell)"
+        f" CROSS JOIN LATERAL (SELECT p.pro_id AS id, p.{key} AS sort_key"
+        " FROM pro_search_entries AS p"
+        f" WHERE p.category_id = k.cat AND p.geo_cell = c.cell AND {rel.entry_conditions}"
+        f"{after_sql} ORDER BY p.{key} {direction}, p.pro_id {direction} LIMIT :size) AS t"
+        f" GROUP BY t.id, t.sort_key ORDER BY t.sort_key {direction}, t.id {direction}"
+        " LIMIT :size"
     )
-    assert value is not None
-    params = {
-        **rel.params,
-        "after_rank": float(value),
-        "after_id": last_id,
-        "page_size": query.limit + 1,
-    }
-    rows = (await session.execute(text(after), params)).all()
+    return sql, params
+
+
+async def _entry_sorted(
+    session: ReadSession, query: SearchQuery, rel: RelevanceSql
+) -> tuple[list[Hit], str | None]:
+    after = _cursor_key(query.cursor) if query.cursor else None
+    sql, params = entry_sorted_sql(rel, query.sort, query.limit + 1, after)
+    ids = [row.id for row in (await session.execute(text(sql), params)).all()]
+    if not ids:
+        return [], None
+    by_ids = (
+        f"SELECT {_RESULT_COLUMNS}, {rel.score} AS score, {rel.distance} AS distance_km,"  # noqa: S608
+        " p.rating_rank AS rating_key, p.price_key"
+        " FROM pro_profiles AS p WHERE p.id = ANY(CAST(:ids AS uuid[]))"
+    )
+    rows = (await session.execute(text(by_ids), {**rel.params, "ids": ids})).all()
+    if query.sort == "rating":
+        rows = sorted(rows, key=lambda r: (r.rating_key, r.id), reverse=True)
+    else:
+        rows = sorted(rows, key=lambda r: (r.price_key, r.id))
     hits = [_hit(r) for r in rows[: query.limit]]
-    if len(rows) > query.limit:
+    if len(rows) > query.limit and hits:
         last = rows[query.limit - 1]
-        return hits, encode_cursor(["b", last.rank_base, str(last.id)])
+        return hits, encode_cursor([getattr(last, _KEY_NAMES[query.sort]), str(last.id)])
     return hits, None
 
 

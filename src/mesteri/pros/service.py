@@ -31,6 +31,7 @@ from mesteri.kit.text import clean_text, fold
 from mesteri.media import service as media
 from mesteri.notifications import service as notifications
 from mesteri.pros.errors import (
+    AddressNotFoundError,
     BusinessIdRequiredError,
     CertificateRequiredError,
     DocumentsRequiredError,
@@ -45,6 +46,7 @@ from mesteri.pros.errors import (
     ProNotFoundError,
     RejectionReasonRequiredError,
     SubmissionNotFoundError,
+    TooManyAddressesError,
 )
 from mesteri.pros.lifecycles import VERIFICATION_LIFECYCLE
 from mesteri.pros.models import (
@@ -53,6 +55,7 @@ from mesteri.pros.models import (
     PortfolioItem,
     ProCraft,
     ProProfile,
+    ProviderCheck,
     SavedPro,
     SearchHistoryEntry,
     SubmissionState,
@@ -60,6 +63,9 @@ from mesteri.pros.models import (
     VerificationSubmission,
 )
 from mesteri.pros.schemas import (
+    MAX_ADDRESSES,
+    AddressIn,
+    AddressOut,
     ClientProfilePatch,
     PortfolioIn,
     ProPatch,
@@ -311,10 +317,15 @@ async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None
     """Recompute the search data of one pro, or of every pro (daily job: promotions
     expire, weights may have changed): ``rank_base`` (the query-independent part of the
     score) and the pro's rows in the search index (``pro_search_entries``)."""
-    from mesteri.pros.search import static_score_sql
+    from mesteri.pros.search import portfolio_categories_sql, rating_score_sql, static_score_sql
 
     await session.flush()
-    stmt = update(ProProfile).values(rank_base=static_score_sql(get_settings()))
+    settings = get_settings()
+    stmt = update(ProProfile).values(
+        portfolio_category_ids=portfolio_categories_sql(),
+        rank_base=static_score_sql(settings),
+        rating_rank=rating_score_sql(settings),
+    )
     if pro_id is not None:
         stmt = stmt.where(ProProfile.id == pro_id)
     await session.execute(stmt.execution_options(synchronize_session=False))
@@ -330,11 +341,13 @@ async def do_refresh_rank(session: WriteSession, pro_id: uuid.UUID | None = None
 
 REINDEX_DELETE = "DELETE FROM pro_search_entries"
 REINDEX_INSERT = (
-    "INSERT INTO pro_search_entries (pro_id, category_id, geo_cell, rank_base, market, lat,"
-    " lon, search_vector, rating_avg, rate_min, availability, verification_state, languages)"
+    "INSERT INTO pro_search_entries (pro_id, category_id, geo_cell, rank_base, rating_rank,"
+    " price_key, market, lat, lon, search_vector, rating_avg, rate_min, availability,"
+    " verification_state, languages)"
     " SELECT p.id, c.category_id,"
     " (floor((p.lat + 90) * 2)::int * 1000 + floor((p.lon + 180) * 2)::int),"  # GEO_CELL_SQL
-    " p.rank_base, p.market, p.lat, p.lon, p.search_vector, p.rating_avg, p.rate_min,"
+    " p.rank_base, p.rating_rank, p.price_key,"
+    " p.market, p.lat, p.lon, p.search_vector, p.rating_avg, p.rate_min,"
     " p.availability, p.verification_state, p.languages"
     " FROM pro_profiles AS p CROSS JOIN LATERAL unnest(p.category_ids) AS c(category_id)"
     " WHERE p.listed AND p.lat IS NOT NULL AND p.lon IS NOT NULL"
@@ -493,7 +506,9 @@ async def do_submit_verification(
         submitted_at=clock.now(),
     )
     session.add(submission)
-    profile.verification_state = VerificationState.PENDING
+    check, gated = await _provider_check(session, user_id)
+    # Pending until staff decide, unless the provider already refused the account.
+    profile.verification_state = combined_state(submission.state, check, gated=gated)
     profile.verified_at = None
     audit.record(
         session,
@@ -583,17 +598,22 @@ async def do_decide(
     now = clock.now()
     submission.decided_at, submission.decided_by = now, principal.user_id
     submission.reason = None if approve else (reason or "").strip()
-    profile.verification_state = (
-        VerificationState.VERIFIED if approve else VerificationState.REJECTED
-    )
-    profile.verified_at = now if approve else None
+    check, gated = await _provider_check(session, profile.user_id)
+    profile.verification_state = combined_state(submission.state, check, gated=gated)
+    profile.verified_at = now if profile.verification_state == VerificationState.VERIFIED else None
     profile.updated_at = now
     await media.do_schedule_deletion(
         session,
         submission.document_ids,
         timedelta(days=get_settings().verification_document_days),
     )
-    await _notify_decision(session, profile, approve=approve, reason=submission.reason)
+    await _notify_decision(
+        session,
+        profile,
+        approve=approve,
+        reason=submission.reason,
+        awaiting_provider=approve and profile.verification_state != VerificationState.VERIFIED,
+    )
     audit.record(
         session,
         f"verification.{'approved' if approve else 'rejected'}",
@@ -610,10 +630,21 @@ async def do_decide(
 
 
 async def _notify_decision(
-    session: WriteSession, profile: ProProfile, *, approve: bool, reason: str | None
+    session: WriteSession,
+    profile: ProProfile,
+    *,
+    approve: bool,
+    reason: str | None,
+    awaiting_provider: bool = False,
 ) -> None:
     """Tell the pro, in their language (delivered after commit by the worker)."""
-    if approve:
+    if awaiting_provider:
+        subject = lazy("Your documents were accepted")
+        body = lazy(
+            "Our team accepted your documents. To be verified, finish the payment "
+            "provider's account setup too."
+        )
+    elif approve:
         subject = lazy("You are verified on Mesteri")
         body = lazy("Your documents were checked and your profile now shows the Verified badge.")
     else:
@@ -627,6 +658,168 @@ async def _notify_decision(
         body=body,
         link="/pro/onboarding#step-verification",
         reason=reason or "",
+    )
+
+
+# ---------------------------------------------------------------- provider checks
+#
+# The badge needs both sides (docs/architecture.md, "Verification"): our staff approve the
+# documents, and, when the installed payment provider checks identity itself (Stripe
+# Connect), its onboarding has nothing outstanding. Either side's rejection rejects.
+
+
+def combined_state(
+    staff: str | None, check: ProviderCheck | None, *, gated: bool
+) -> VerificationState:
+    """The profile's badge state from the latest staff decision (a submission state, or
+    ``None``) and the provider's verdict (``gated``: the provider must agree)."""
+    provider = check.status if gated and check is not None else None
+    if provider == "rejected" or staff == SubmissionState.REJECTED:
+        return VerificationState.REJECTED
+    if staff == SubmissionState.VERIFIED:
+        if not gated or provider == "verified":
+            return VerificationState.VERIFIED
+        return VerificationState.PENDING  # approved by us, the provider still needs things
+    if staff == SubmissionState.PENDING:
+        return VerificationState.PENDING
+    return VerificationState.NONE
+
+
+async def _provider_check(
+    session: ReadSession, user_id: uuid.UUID
+) -> tuple[ProviderCheck | None, bool]:
+    """The installed provider's verdict on this user (if it reported one) and whether the
+    provider must agree before the pro is verified."""
+    from mesteri.payments import service as payments  # payments depends on this module
+
+    provider = payments.identity_provider()
+    if provider is None:
+        return await session.get(ProviderCheck, user_id), False
+    check = await session.get(ProviderCheck, user_id)
+    return (check if check is not None and check.provider == provider else None), True
+
+
+@dataclass(frozen=True)
+class ProviderReport:
+    """What the provider's onboarding reported (``payments.events.PayoutAccountChanged``)."""
+
+    user_id: uuid.UUID
+    provider: str
+    checks_identity: bool
+    status: str
+    requirements_due: Sequence[str]
+    past_due: Sequence[str]
+    disabled_reason: str | None
+    observed_at: int
+
+
+async def do_record_provider_check(session: WriteSession, report: ProviderReport) -> None:
+    """Keep the provider's latest verdict and re-derive the pro's badge state from it.
+    Idempotent: a replayed or older report changes nothing."""
+    now = clock.now()
+    values = {
+        "provider": report.provider,
+        "checks_identity": report.checks_identity,
+        "status": report.status,
+        "requirements_due": list(report.requirements_due),
+        "past_due": list(report.past_due),
+        "disabled_reason": report.disabled_reason,
+        "observed_at": report.observed_at,
+        "updated_at": now,
+    }
+    stmt = insert(ProviderCheck).values(user_id=report.user_id, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ProviderCheck.user_id],
+        set_=values,
+        # A different provider's report replaces the old one; the same provider's only
+        # when it is not older (providers deliver out of order).
+        where=(ProviderCheck.provider != report.provider)
+        | (ProviderCheck.observed_at <= report.observed_at),
+    )
+    await session.execute(stmt.execution_options(synchronize_session=False))
+    await session.flush()
+    await _apply_provider_check(session, report.user_id, report.observed_at)
+
+
+async def _apply_provider_check(
+    session: WriteSession, user_id: uuid.UUID, observed_at: int
+) -> None:
+    profile = await session.scalar(
+        select(ProProfile).where(ProProfile.user_id == user_id).with_for_update()
+    )
+    if profile is None:
+        return  # no profile yet: the check is applied when staff decide
+    check, gated = await _provider_check(session, user_id)
+    if not gated:
+        return  # this provider checks no identity: our staff's decision alone counts
+    if check is not None:
+        await session.refresh(check)  # the upsert bypassed the identity map
+    submission = await latest_submission(session, profile.id)
+    before = profile.verification_state
+    after = combined_state(submission.state if submission else None, check, gated=gated)
+    if after == before:
+        return
+    profile.verification_state = after
+    profile.verified_at = clock.now() if after == VerificationState.VERIFIED else None
+    profile.updated_at = clock.now()
+    audit.record(
+        session,
+        "verification.provider_changed",
+        actor_id=None,
+        subject_type="pro",
+        subject_id=profile.id,
+        before=before,
+        after=after,
+        provider=check.provider if check else "",
+    )
+    await _notify_provider_change(
+        session, profile, before=before, after=after, dedupe=f"{after}:{observed_at}"
+    )
+    await do_refresh_rank(session, profile.id)
+
+
+async def _notify_provider_change(
+    session: WriteSession, profile: ProProfile, *, before: str, after: str, dedupe: str
+) -> None:
+    if after == VerificationState.VERIFIED:
+        subject = lazy("You are verified on Mesteri")
+        body = lazy("The payment provider confirmed your account; your profile shows the badge.")
+    elif after == VerificationState.REJECTED:
+        subject = lazy("Your Mesteri verification was not accepted")
+        body = lazy("The payment provider could not verify your account.")
+    elif before == VerificationState.VERIFIED:
+        subject = lazy("The payment provider needs more information")
+        body = lazy("Until you give it, clients cannot hire you for paid work.")
+    else:
+        return
+    await notifications.do_notify(
+        session,
+        profile.user_id,
+        "verification.provider",
+        subject=subject,
+        body=body,
+        link="/pro/onboarding#step-verification",
+        dedupe_key=f"verification.provider:{profile.id}:{dedupe}",
+    )
+
+
+@dataclass(frozen=True)
+class VerificationStatus:
+    """The pro's whole verification picture: our review and the provider's onboarding."""
+
+    submission: VerificationSubmission | None
+    state: str  # the profile's badge state (combined_state)
+    provider_required: bool  # the installed provider must agree (it checks identity)
+    provider_check: ProviderCheck | None
+
+
+async def verification_status(session: ReadSession, profile: ProProfile) -> VerificationStatus:
+    check, gated = await _provider_check(session, profile.user_id)
+    return VerificationStatus(
+        submission=await latest_submission(session, profile.id),
+        state=profile.verification_state,
+        provider_required=gated,
+        provider_check=check,
     )
 
 
@@ -681,9 +874,7 @@ async def do_update_client_profile(
         )
         session.add(profile)
     if patch.addresses is not None:
-        for address in patch.addresses:
-            catalog.place_coordinates(address.place_id)
-        profile.addresses = [a.model_dump(mode="json") for a in patch.addresses]
+        profile.addresses = _address_rows(patch.addresses)
     if patch.search_history is not None:
         profile.search_history = patch.search_history
         if not patch.search_history:  # opting out forgets what was kept
@@ -693,6 +884,128 @@ async def do_update_client_profile(
     profile.updated_at = clock.now()
     await session.flush()
     return profile
+
+
+# ---------------------------------------------------------------- saved addresses
+#
+# A client's addresses live in ``client_profiles.addresses`` (JSONB, at most ten), each
+# with a stable id and exactly one default when there are any.
+
+
+def _address_rows(addresses: Sequence[AddressIn | AddressOut]) -> list[dict[str, Any]]:
+    """Stored rows for these addresses: places checked, ids kept or given, one default
+    (the last one asked for, else the first)."""
+    if len(addresses) > MAX_ADDRESSES:
+        raise TooManyAddressesError(field="addresses")
+    for address in addresses:
+        catalog.place_coordinates(address.place_id)
+    chosen = next((i for i, a in reversed(list(enumerate(addresses))) if a.default), 0)
+    return [
+        {
+            "id": str(a.id or new_id()),
+            "label": a.label.strip(),
+            "place_id": str(a.place_id),
+            "street": a.street.strip(),
+            "default": i == chosen,
+        }
+        for i, a in enumerate(addresses)
+    ]
+
+
+def list_addresses(profile: ClientProfile) -> list[AddressOut]:
+    """The saved addresses, each with its id. Rows saved before addresses had ids get one
+    derived from the row, so it stays the same until the list is next written."""
+    rows = profile.addresses
+    has_default = any(row.get("default") for row in rows)
+    return [
+        AddressOut(
+            id=row.get("id")
+            or uuid.uuid5(uuid.NAMESPACE_URL, f"{profile.user_id}:{i}:{row.get('label')}"),
+            label=row.get("label") or "—",
+            place_id=row["place_id"],
+            place_name=catalog.place_name(uuid.UUID(str(row["place_id"]))),
+            street=row.get("street", ""),
+            default=bool(row.get("default")) if has_default else i == 0,
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
+async def _lock_client_profile(session: WriteSession, user_id: uuid.UUID) -> ClientProfile:
+    profile = await session.get(ClientProfile, user_id, with_for_update=True)
+    if profile is None:
+        profile = ClientProfile(
+            user_id=user_id, addresses=[], search_history=False, updated_at=clock.now()
+        )
+        session.add(profile)
+    return profile
+
+
+async def _save_addresses(
+    session: WriteSession, profile: ClientProfile, addresses: Sequence[AddressIn | AddressOut]
+) -> ClientProfile:
+    profile.addresses = _address_rows(addresses)
+    profile.updated_at = clock.now()
+    await session.flush()
+    return profile
+
+
+def _index_of(addresses: Sequence[AddressOut], address_id: uuid.UUID) -> int:
+    index = next((i for i, a in enumerate(addresses) if a.id == address_id), None)
+    if index is None:
+        raise AddressNotFoundError()
+    return index
+
+
+async def do_add_address(
+    session: WriteSession, user_id: uuid.UUID, address: AddressIn
+) -> ClientProfile:
+    profile = await _lock_client_profile(session, user_id)
+    current = list_addresses(profile)
+    if len(current) >= MAX_ADDRESSES:
+        raise TooManyAddressesError()
+    added = address.model_copy(update={"id": None})  # a new address gets a new id
+    return await _save_addresses(session, profile, [*current, added])
+
+
+async def do_edit_address(
+    session: WriteSession, user_id: uuid.UUID, address_id: uuid.UUID, address: AddressIn
+) -> ClientProfile:
+    """Change an address's label, place or street; it stays the default if it was."""
+    profile = await _lock_client_profile(session, user_id)
+    current: list[AddressIn | AddressOut] = list(list_addresses(profile))
+    index = _index_of(list_addresses(profile), address_id)
+    default = current[index].default or address.default
+    current = [
+        address.model_copy(update={"id": address_id, "default": default})
+        if i == index
+        else a.model_copy(update={"default": a.default and not default})
+        for i, a in enumerate(current)
+    ]
+    return await _save_addresses(session, profile, current)
+
+
+async def do_delete_address(
+    session: WriteSession, user_id: uuid.UUID, address_id: uuid.UUID
+) -> ClientProfile:
+    """Forget an address; when it was the default, the first remaining one becomes it."""
+    profile = await _lock_client_profile(session, user_id)
+    current = list_addresses(profile)
+    del current[_index_of(current, address_id)]
+    return await _save_addresses(session, profile, current)
+
+
+async def do_set_default_address(
+    session: WriteSession, user_id: uuid.UUID, address_id: uuid.UUID
+) -> ClientProfile:
+    profile = await _lock_client_profile(session, user_id)
+    current = list_addresses(profile)
+    index = _index_of(current, address_id)
+    return await _save_addresses(
+        session,
+        profile,
+        [a.model_copy(update={"default": i == index}) for i, a in enumerate(current)],
+    )
 
 
 async def do_record_search(

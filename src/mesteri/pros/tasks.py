@@ -1,9 +1,10 @@
-"""Jobs of the pros domain."""
+"""Jobs of the pros domain; importing it also registers the module's event subscribers."""
 
 from __future__ import annotations
 
 from mesteri.kit import jobs
 from mesteri.pros import service
+from mesteri.pros import subscribers as subscribers
 
 
 @jobs.registry.periodic(cron="41 2 * * *")

@@ -76,11 +76,28 @@ class ProviderObject:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+class OnboardingStatus(enum.StrEnum):
+    """The provider's own verdict on a connected account's identity checks, normalised.
+
+    The pros module combines it with our staff review (docs/architecture.md, "Verification").
+    """
+
+    ACTION_REQUIRED = "action_required"  # the holder must still give something
+    PENDING = "pending"  # everything given; the provider is still checking
+    VERIFIED = "verified"  # nothing outstanding and payouts enabled
+    REJECTED = "rejected"  # the provider refused the account (fraud, terms, listed, ...)
+
+
 @dataclass(frozen=True)
 class ConnectedAccount:
     ref: str
     payouts_enabled: bool
+    # What the holder must still give now (Stripe's ``currently_due``, which includes
+    # ``past_due``) and what is already late (payouts or charges stop until it is given).
     requirements_due: tuple[str, ...] = ()
+    past_due: tuple[str, ...] = ()
+    disabled_reason: str | None = None
+    status: OnboardingStatus = OnboardingStatus.ACTION_REQUIRED
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,9 @@ class PaymentProvider(Protocol):
     """What the payments module needs from a provider (sandbox or Stripe)."""
 
     name: str
+    # Whether the provider's onboarding checks the holder's identity (Stripe's KYC) and so
+    # must agree before a pro counts as verified; the sandbox's onboarding checks nothing.
+    checks_identity: bool
 
     async def create_checkout(self, request: CheckoutRequest, *, idempotency_key: str) -> Checkout:
         """A hosted page where the payer pays ``amount``; captured at once when paid."""

@@ -50,6 +50,7 @@ from mesteri.payments.providers.base import (
     ConnectedAccount,
     EventType,
     InvalidSignatureError,
+    OnboardingStatus,
     ProviderError,
     ProviderEvent,
     ProviderObject,
@@ -105,6 +106,7 @@ class StripeProvider:
     """The ``PaymentProvider`` for Stripe Connect, on the official SDK's async calls."""
 
     name = "stripe"
+    checks_identity = True  # Connect onboarding is Stripe's KYC
 
     def __init__(
         self,
@@ -447,10 +449,23 @@ class StripeProvider:
     @staticmethod
     def _connected_account(account: Mapping[str, Any]) -> ConnectedAccount:
         requirements = account.get("requirements") or {}
+        due = tuple(requirements.get("currently_due") or ())
+        past_due = tuple(requirements.get("past_due") or ())
+        # Past-due items are normally also currently due; keep each once, in order.
+        due = tuple(dict.fromkeys((*due, *past_due)))
+        disabled_reason = requirements.get("disabled_reason") or None
         return ConnectedAccount(
             ref=str(account["id"]),
             payouts_enabled=bool(account.get("payouts_enabled")),
-            requirements_due=tuple(requirements.get("currently_due") or ()),
+            requirements_due=due,
+            past_due=past_due,
+            disabled_reason=disabled_reason,
+            status=_onboarding_status(
+                bool(account.get("payouts_enabled")),
+                due,
+                tuple(requirements.get("pending_verification") or ()),
+                disabled_reason,
+            ),
         )
 
     # -- webhooks ------------------------------------------------------------------------
@@ -471,6 +486,30 @@ class StripeProvider:
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise InvalidSignatureError(f"malformed webhook payload: {error}") from error
         return _normalise(raw, obj)
+
+
+# ``requirements.disabled_reason`` values meaning Stripe is still reviewing what it was given.
+_UNDER_REVIEW = frozenset({"requirements.pending_verification", "under_review"})
+
+
+def _onboarding_status(
+    payouts_enabled: bool,
+    due: tuple[str, ...],
+    pending_verification: tuple[str, ...],
+    disabled_reason: str | None,
+) -> OnboardingStatus:
+    """Stripe's account state as one verdict. ``rejected.*`` reasons (fraud, terms of
+    service, listed, other) are final; anything due needs the holder; items Stripe is
+    checking, or a review, mean wait; otherwise the account is verified once it can pay out."""
+    if disabled_reason and disabled_reason.startswith("rejected."):
+        return OnboardingStatus.REJECTED
+    if due:
+        return OnboardingStatus.ACTION_REQUIRED
+    if pending_verification or disabled_reason in _UNDER_REVIEW:
+        return OnboardingStatus.PENDING
+    if payouts_enabled and not disabled_reason:
+        return OnboardingStatus.VERIFIED
+    return OnboardingStatus.PENDING
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -27,6 +27,7 @@ from mesteri.payments.providers.base import (
     ConnectedAccount,
     EventType,
     InvalidSignatureError,
+    OnboardingStatus,
     ProviderError,
     ProviderEvent,
     ProviderObject,
@@ -88,6 +89,7 @@ def _new_ref(prefix: str) -> str:
 
 class SandboxProvider:
     name = "sandbox"
+    checks_identity = False  # its onboarding asks for a bank account only
 
     def __init__(
         self,
@@ -508,10 +510,18 @@ def _public(obj: SandboxObject) -> ProviderObject:
 
 
 def _account(obj: SandboxObject) -> ConnectedAccount:
+    return _connected(
+        obj.id, bool(obj.data.get("payouts_enabled")), obj.data.get("requirements_due", [])
+    )
+
+
+def _connected(ref: str, payouts_enabled: bool, due: list[str]) -> ConnectedAccount:
+    verified = payouts_enabled and not due
     return ConnectedAccount(
-        ref=obj.id,
-        payouts_enabled=bool(obj.data.get("payouts_enabled")),
-        requirements_due=tuple(obj.data.get("requirements_due", [])),
+        ref=ref,
+        payouts_enabled=payouts_enabled,
+        requirements_due=tuple(due),
+        status=OnboardingStatus.VERIFIED if verified else OnboardingStatus.ACTION_REQUIRED,
     )
 
 
@@ -526,10 +536,10 @@ def _normalise(event: dict[str, Any], obj: dict[str, Any], raw_type: str) -> Pro
     error = obj.get("last_payment_error") or {}
     account = None
     if kind is EventType.ACCOUNT_UPDATED:
-        account = ConnectedAccount(
-            ref=obj["id"],
-            payouts_enabled=bool(obj.get("payouts_enabled")),
-            requirements_due=tuple(obj.get("requirements", {}).get("currently_due", [])),
+        account = _connected(
+            obj["id"],
+            bool(obj.get("payouts_enabled")),
+            list(obj.get("requirements", {}).get("currently_due", [])),
         )
     return ProviderEvent(
         id=str(event["id"]),
