@@ -192,9 +192,7 @@ async def test_presence_online_and_offline_with_last_seen(served: Served, chat: 
     await client.close()
 
 
-async def test_only_a_reader_who_is_away_gets_an_unread_alert(
-    served: Served, chat: Chat
-) -> None:
+async def test_only_a_reader_who_is_away_gets_an_unread_alert(served: Served, chat: Chat) -> None:
     import asyncpg
 
     async def alerted(sql: str = "SELECT user_id FROM message_alerts") -> set[str]:

@@ -9,7 +9,7 @@ line: the balance trigger under the account's row lock, the non-negative CHECK, 
 deferred balance check and immutability.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02 06:30:00.000000
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
