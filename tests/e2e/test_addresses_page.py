@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from tests.e2e.test_pros_journey import national, submit
+from tests.e2e.forms import fill_registration, submit
 
 from mesteri.catalog.reference import place_id
 
@@ -25,12 +25,7 @@ def test_client_manages_saved_addresses(
     )
     page = context.new_page()
     page.goto("/register")
-    page.locator("input[name=role][value=client]").check()
-    page.locator("input[name=first_name]").fill(person.first_name)
-    page.locator("input[name=last_name]").fill(person.last_name)
-    page.locator("input[name=email]").fill(person.email)
-    page.locator("input[name=phone]").fill(national(person.phone))
-    page.locator("input[name=password]").fill(person.password)
+    fill_registration(page, person, "client")
     submit(page, "form[action='/register']")
 
     page.goto("/account")

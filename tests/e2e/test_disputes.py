@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from tests.e2e.conftest import DEMO_PASSWORD
-from tests.e2e.test_journeys import submit
+from tests.e2e.forms import submit
 from tests.e2e.test_payments import ADMIN, CLIENT, PRO, _sign_in
 from tests.e2e.test_payments import staff as staff
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
+from tests.e2e.forms import fill_registration, submit
 
 pytestmark = pytest.mark.browser
 
@@ -22,18 +23,6 @@ DEMO_CLIENT = "client@demo.mesteri.ro"
 SIGNOUT = "header form[action='/signout'] button[type=submit]"
 ACCOUNT_LINK = "header a[href='/account']"
 SIGNIN_LINK = "header a[href='/signin']"
-
-
-def national(phone: str) -> str:
-    """+40722123456 -> '0722 123 456', as people type it."""
-    digits = "0" + phone.removeprefix("+40")
-    return f"{digits[:4]} {digits[4:7]} {digits[7:]}"
-
-
-def submit(page: Any, form: str) -> None:
-    """Click the submit button of ``form`` and wait for the page that answers."""
-    with page.expect_navigation(wait_until="load"):
-        page.locator(f"{form} button[type=submit]").click()
 
 
 def url_path(path: str, query: str = "") -> re.Pattern[str]:
@@ -58,12 +47,7 @@ def test_register_verify_sign_out_sign_in_and_switch_to_hebrew(
     page.goto("/register")
     expect(page.locator("form[action='/register']")).to_be_visible()
     assert_accessible(page, "register")
-    page.locator("input[name=role][value=client]").check()
-    page.locator("input[name=first_name]").fill(person.first_name)
-    page.locator("input[name=last_name]").fill(person.last_name)
-    page.locator("input[name=email]").fill(person.email)
-    page.locator("input[name=phone]").fill(national(person.phone))
-    page.locator("input[name=password]").fill(person.password)
+    fill_registration(page, person, "client")
     submit(page, "form[action='/register']")
 
     # Lands on /verify, signed in by a Secure, HttpOnly session cookie.

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import expect
-from tests.e2e.test_journeys import submit
+from tests.e2e.forms import submit
 from tests.e2e.test_payments import CLIENT, PRO, _sign_in
 
 from mesteri.catalog.reference import category_id, place_id

@@ -11,7 +11,8 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 from tests.e2e.conftest import DEMO_PASSWORD
-from tests.e2e.test_journeys import submit, url_path
+from tests.e2e.forms import submit
+from tests.e2e.test_journeys import url_path
 
 pytestmark = pytest.mark.browser
 

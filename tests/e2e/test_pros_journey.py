@@ -12,6 +12,7 @@ import pyotp
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
+from tests.e2e.forms import fill_registration, submit
 
 from mesteri.catalog.reference import category_id, place_id
 
@@ -21,21 +22,11 @@ ADMIN = "admin@demo.mesteri.ro"
 CLUJ = str(place_id("RO", "Cluj-Napoca"))
 
 
-def submit(page: Any, form: str) -> None:
-    with page.expect_navigation(wait_until="load"):
-        page.locator(f"{form} button[type=submit]").click()
-
-
 def _image(path: Path, color: tuple[int, int, int]) -> Path:
     buffer = io.BytesIO()
     Image.new("RGB", (900, 600), color).save(buffer, format="JPEG")
     path.write_bytes(buffer.getvalue())
     return path
-
-
-def national(phone: str) -> str:
-    digits = "0" + phone.removeprefix("+40")
-    return f"{digits[:4]} {digits[4:7]} {digits[7:]}"
 
 
 def test_pro_onboarding_staff_approval_and_client_search(
@@ -49,12 +40,7 @@ def test_pro_onboarding_staff_approval_and_client_search(
     pro = browser.new_context(base_url=server.base_url, locale="en-US")
     page = pro.new_page()
     page.goto("/register?role=pro")
-    page.locator("input[name=role][value=pro]").check()
-    page.locator("input[name=first_name]").fill(person.first_name)
-    page.locator("input[name=last_name]").fill(person.last_name)
-    page.locator("input[name=email]").fill(person.email)
-    page.locator("input[name=phone]").fill(national(person.phone))
-    page.locator("input[name=password]").fill(person.password)
+    fill_registration(page, person, "pro")
     submit(page, "form[action='/register']")
 
     # Step 1: the profile.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from tests.e2e.test_journeys import submit
+from tests.e2e.forms import submit
 from tests.e2e.test_payments import ADMIN, CLIENT, PRO, _sign_in, staff
 
 pytestmark = pytest.mark.browser
