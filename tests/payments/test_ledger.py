@@ -68,8 +68,8 @@ async def test_unbalanced_entries_are_refused_in_python_and_in_the_database(
             idempotency_key="unbalanced",
         )
     await _fund(db, pro, 100)
-    account = await ledger.account_ids(db, [ledger.owned(K.WALLET_AVAILABLE, pro, "RON")])
-    account_id = next(iter(account.values()))
+    account_id = await ledger.account_id(db, ledger.owned(K.WALLET_AVAILABLE, pro, "RON"))
+    assert account_id is not None
     with pytest.raises(DBAPIError, match="does not balance"):
         await _raw_entry(db, account_id, "RON", 50, check_now=True)
 
@@ -107,9 +107,10 @@ async def _raw_entry(
 async def test_a_line_cannot_be_in_another_currency_than_its_account(db: WriteSession) -> None:
     pro = uuid.uuid4()
     await _fund(db, pro, 100)
-    ids = await ledger.account_ids(db, [ledger.owned(K.WALLET_AVAILABLE, pro, "RON")])
+    account_id = await ledger.account_id(db, ledger.owned(K.WALLET_AVAILABLE, pro, "RON"))
+    assert account_id is not None
     with pytest.raises(DBAPIError, match="fk_ledger_lines_account_currency"):
-        await _raw_entry(db, next(iter(ids.values())), "ILS", 50)
+        await _raw_entry(db, account_id, "ILS", 50)
 
 
 async def test_money_held_for_someone_never_goes_negative(db: WriteSession) -> None:

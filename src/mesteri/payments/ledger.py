@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, or_, select, text, union_all
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
 from mesteri.kit import clock
@@ -75,30 +75,9 @@ class Cause:
 Leg = tuple[AccountKey, int]
 
 
-async def account_ids(
-    session: WriteSession, keys: Sequence[AccountKey]
-) -> dict[AccountKey, uuid.UUID]:
-    """The accounts' ids, each created on first use (concurrent creators agree on one row)."""
-    found = await _lookup(session, keys)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        now = clock.now()
-        await session.execute(
-            insert(LedgerAccount).on_conflict_do_nothing(),
-            [
-                {
-                    "id": new_id(),
-                    "kind": key.kind,
-                    "owner_id": key.owner_id,
-                    "currency": key.currency,
-                    "may_go_negative": key.kind in MAY_GO_NEGATIVE,
-                    "created_at": now,
-                }
-                for key in missing
-            ],
-        )
-        found |= await _lookup(session, missing)
-    return found
+async def account_id(session: ReadSession, key: AccountKey) -> uuid.UUID | None:
+    """The account's id, if it exists (``ledger_post`` creates accounts on first use)."""
+    return (await _lookup(session, [key])).get(key)
 
 
 async def _lookup(session: ReadSession, keys: Sequence[AccountKey]) -> dict[AccountKey, uuid.UUID]:

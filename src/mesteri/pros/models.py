@@ -58,7 +58,7 @@ SEARCH_VECTOR_SQL = (
 
 
 # The columns search filters read, carried by the ordered indexes (INCLUDE) so a sorted
-# walk never visits the table (pros/search.py RANK_INDEX_INCLUDE is the same list).
+# walk never visits the table (pros/search.py reads them from these indexes).
 SORT_INDEX_INCLUDE = (
     "market",
     "lat",
@@ -95,23 +95,12 @@ class ProProfile(Base):
             postgresql_using="gist",
             postgresql_where=text("listed"),
         ),
-        # Relevance: walked in order, index-only (pros/search.py RANK_INDEX_INCLUDE).
+        # Relevance: walked in order, index-only.
         Index(
             "ix_pro_profiles_rank",
             text("rank_base DESC"),
             text("id DESC"),
-            postgresql_include=[
-                "market",
-                "lat",
-                "lon",
-                "category_ids",
-                "search_vector",
-                "rating_avg",
-                "rate_min",
-                "availability",
-                "verification_state",
-                "languages",
-            ],
+            postgresql_include=list(SORT_INDEX_INCLUDE),
             postgresql_where=text("listed"),
         ),
         # Rating and price sorts: walked in order from the keyset cursor, index-only.

@@ -317,11 +317,6 @@ _KEY_NAMES = {
 }
 
 
-# Columns the filters read, carried by ``ix_pro_profiles_rank`` (INCLUDE) so the bounded
-# scan below is index-only: it never visits the table.
-RANK_INDEX_INCLUDE = SORT_INDEX_INCLUDE
-
-
 def _cursor_key(cursor: str) -> tuple[float, uuid.UUID]:
     value, last_id = decode_cursor(cursor, 2)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -573,7 +568,7 @@ def window_sql(
 
     With ``scan`` (first window only), only the ``scan`` best-ranked listed pros are looked
     at, in index order and index-only (``ix_pro_profiles_rank`` carries every filtered
-    column, see ``RANK_INDEX_INCLUDE``): a cost that does not depend on the size of the
+    column, see ``SORT_INDEX_INCLUDE``): a cost that does not depend on the size of the
     market. If fewer than ``size`` matches are among them, the caller asks again without
     ``scan``; the filters' own indexes (text GIN, category GIN, location GiST) then find
     the few matches wherever they are. Later windows walk ``ix_pro_profiles_rank`` from the
@@ -589,7 +584,7 @@ def window_sql(
         )
         return sql, params
     params["scan"] = scan
-    included = ", ".join(RANK_INDEX_INCLUDE)
+    included = ", ".join(SORT_INDEX_INCLUDE)
     sql = (
         f"SELECT p.id, p.rank_base FROM (SELECT id, rank_base, {included} FROM pro_profiles"  # noqa: S608
         " WHERE listed ORDER BY rank_base DESC, id DESC LIMIT :scan) AS p"
