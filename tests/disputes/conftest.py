@@ -100,7 +100,7 @@ class Court:
         """Every ledger account balance: equal before and after means nothing moved."""
         async with self.live.engine.connect() as conn:
             rows = await conn.execute(
-                text("SELECT id::text, balance FROM ledger_accounts ORDER BY id")
+                text("SELECT id::text, balance FROM ledger_account_balances ORDER BY id")
             )
             return [(r[0], int(r[1])) for r in rows]
 

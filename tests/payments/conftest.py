@@ -129,7 +129,7 @@ class Desk:
 async def totals_by_currency(live: LiveApp) -> dict[str, int]:
     async with live.engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT currency, sum(balance) FROM ledger_accounts GROUP BY currency")
+            text("SELECT currency, sum(balance) FROM ledger_account_balances GROUP BY currency")
         )
         return {cur: int(total) for cur, total in rows}
 

@@ -157,3 +157,28 @@ async def test_entries_are_immutable_and_corrected_by_reversal(db: WriteSession)
 async def _execute_in_savepoint(db: WriteSession, statement: str, entry_id: uuid.UUID) -> None:
     async with db.begin_nested():
         await db.execute(text(statement), {"id": entry_id})
+
+
+async def test_platform_lines_wait_for_the_roll_up_and_count_meanwhile(db: WriteSession) -> None:
+    clearing = ledger.platform(K.PROVIDER_CLEARING, "RON")
+    before = await ledger.balance(db, clearing)
+    pro = uuid.uuid4()
+    await _fund(db, pro, 400)
+    await _fund(db, pro, 600)
+    account_id = await ledger.account_id(db, clearing)
+    waiting = text("SELECT count(*) FROM ledger_lines_pending WHERE account_id = :a")
+    stored = text("SELECT balance FROM ledger_accounts WHERE id = :a")
+
+    assert await db.scalar(waiting, {"a": account_id}) >= 2
+    assert await ledger.balance(db, clearing) == before - 1_000
+    while await ledger.roll_up(db) == ledger.ROLL_UP_BATCH:
+        pass
+
+    assert await db.scalar(waiting, {"a": account_id}) == 0
+    assert await db.scalar(stored, {"a": account_id}) == before - 1_000
+    assert await ledger.balance(db, clearing) == before - 1_000
+    rows, _cursor = await ledger.history(db, [clearing], cursor=None, limit=2)
+    assert [(r.amount, r.balance_after) for r in rows] == [
+        (-600, before - 1_000),
+        (-400, before - 400),
+    ]

@@ -230,7 +230,7 @@ async def _check_invariants(live: LiveApp, model: Model) -> None:
     async with live.engine.connect() as conn:
         totals = (
             await conn.execute(
-                text("SELECT currency, sum(balance) FROM ledger_accounts GROUP BY 1")
+                text("SELECT currency, sum(balance) FROM ledger_account_balances GROUP BY 1")
             )
         ).all()
         assert all(total == 0 for _cur, total in totals), totals

@@ -414,7 +414,7 @@ async def ledger_accounts(
     kind: Annotated[AccountKind | None, Query()] = None,
 ) -> list[LedgerAccountOut]:
     rows = await repository.ledger_accounts(session, owner_id=owner_id, kind=kind)
-    return [LedgerAccountOut.model_validate(a) for a in rows]
+    return [LedgerAccountOut.model_validate(a, from_attributes=True) for a in rows]
 
 
 @admin.get("/ledger/accounts/{account_id}/lines", response_model=Page[LedgerLineOut])

@@ -7,7 +7,11 @@ accounts on first use and its lines are written by one call of the database's
 commit, running balances, non-negative accounts, immutability — migration 0002). Lines
 are inserted in one global order (owned accounts first, then the shared platform
 accounts, each by id) so concurrent postings lock account rows in the same order and
-cannot deadlock, and the busiest rows are held for the shortest time.
+cannot deadlock. Credits to the shared platform accounts (revenue, VAT, the provider's
+clearing account and its fees; debits too where the account may go negative) — the
+rows every posting would otherwise lock — wait in
+``ledger_lines_pending`` and are applied in batches by ``roll_up`` (the
+``payments.roll_up_ledger`` task, every minute; migration 0009); ``balance`` counts them.
 """
 
 from __future__ import annotations
@@ -19,7 +23,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, or_, select, text, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +53,10 @@ from mesteri.payments.models import (
     LedgerLine,
     LedgerLinePending,
 )
+
+# Lines a roll-up moves per transaction: large enough to amortise the statement, small
+# enough to keep the platform rows locked only briefly.
+ROLL_UP_BATCH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +257,7 @@ async def reverse(session: WriteSession, entry_id: uuid.UUID, *, memo: str) -> u
     original = await session.get(LedgerEntry, entry_id)
     if original is None:
         raise LookupError(entry_id)
-    # An entry of this very transaction may still have lines waiting for the commit.
+    # Some of the entry's lines may still wait for the roll-up.
     lines_of_entry = union_all(
         *(
             select(table.account_id, table.currency, table.amount).where(table.entry_id == entry_id)
@@ -268,10 +287,23 @@ async def reverse(session: WriteSession, entry_id: uuid.UUID, *, memo: str) -> u
 
 
 async def balance(session: ReadSession, key: AccountKey) -> int:
-    """The committed balance, plus this transaction's own lines — except its credits to
-    shared platform accounts, which are applied at commit (``ledger_lines_pending``)."""
-    value = await session.scalar(select(LedgerAccount.balance).where(_matches(key)))
-    return value or 0
+    """The committed balance and this transaction's own lines; for a shared platform
+    account, with its lines still waiting for the roll-up (``ledger_lines_pending``)."""
+    value: ColumnElement[int] = LedgerAccount.balance.expression
+    if key.owner_id is None:
+        waiting = select(func.coalesce(func.sum(LedgerLinePending.amount), 0)).where(
+            LedgerLinePending.account_id == LedgerAccount.id
+        )
+        value = value + waiting.scalar_subquery()
+    found = await session.scalar(select(value).where(_matches(key)))
+    return int(found or 0)
+
+
+async def roll_up(session: WriteSession, *, batch: int = ROLL_UP_BATCH) -> int:
+    """Apply up to ``batch`` waiting lines of the shared platform accounts to their
+    balances (migration 0009); returns how many were applied."""
+    moved = await session.scalar(text("SELECT ledger_roll_up(:batch)"), {"batch": batch})
+    return int(moved or 0)
 
 
 async def balances(

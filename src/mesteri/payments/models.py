@@ -4,8 +4,8 @@ The ledger's rules live in the database as well as in Python (migration 0002): l
 an entry balance per currency (a deferred constraint trigger), entries and lines are
 immutable (triggers), every line updates its account's balance under the row lock and
 stores the running balance, and accounts that must not go negative have a CHECK. Lines
-that credit a shared platform account wait for the commit in ``ledger_lines_pending``
-(migration 0008), so those busy rows are locked only while their transaction commits.
+of the shared platform accounts wait in ``ledger_lines_pending`` and are applied in
+batches (migration 0009), so postings never lock those busy rows.
 """
 
 from __future__ import annotations
@@ -151,9 +151,9 @@ class LedgerLine(Base):
 
 
 class LedgerLinePending(Base):
-    """A line of a shared platform account waiting for its transaction's commit, when a
-    deferred trigger moves it into ``ledger_lines`` (migration 0008): the busiest account
-    rows are then locked only for the commit. Empty outside a posting transaction."""
+    """A line of a shared platform account waiting for the roll-up (``ledger.roll_up``),
+    which moves it into ``ledger_lines`` and its account's balance (migration 0009):
+    postings never lock the busiest account rows. Balances count these lines."""
 
     __tablename__ = "ledger_lines_pending"
     __table_args__ = (CheckConstraint("amount <> 0", name="non_zero"),)

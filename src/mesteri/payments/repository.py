@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, column, select, table
 
 from mesteri.kit.db import ReadSession
 from mesteri.kit.pagination import keyset, page_of
@@ -86,15 +87,22 @@ async def recent_refunds(session: ReadSession, limit: int = 50) -> Sequence[Refu
     ).all()
 
 
+# Accounts with the balance that counts lines still waiting for the roll-up (0009).
+_BALANCES = table(
+    "ledger_account_balances",
+    *(column(name) for name in ("id", "kind", "owner_id", "currency", "balance")),
+)
+
+
 async def ledger_accounts(
     session: ReadSession, *, owner_id: uuid.UUID | None, kind: AccountKind | None
-) -> Sequence[LedgerAccount]:
-    query = select(LedgerAccount).order_by(LedgerAccount.kind, LedgerAccount.currency).limit(500)
+) -> Sequence[Row[Any]]:
+    query = select(_BALANCES).order_by(_BALANCES.c.kind, _BALANCES.c.currency).limit(500)
     if owner_id is not None:
-        query = query.where(LedgerAccount.owner_id == owner_id)
+        query = query.where(_BALANCES.c.owner_id == owner_id)
     if kind is not None:
-        query = query.where(LedgerAccount.kind == kind)
-    return (await session.scalars(query)).all()
+        query = query.where(_BALANCES.c.kind == kind)
+    return (await session.execute(query)).all()
 
 
 async def ledger_account(session: ReadSession, account_id: uuid.UUID) -> LedgerAccount | None:

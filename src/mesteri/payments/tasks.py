@@ -19,8 +19,8 @@ from mesteri.kit.db import WriteSession
 from mesteri.kit.idempotency import IdempotentRequest
 from mesteri.kit.ids import new_id
 from mesteri.kit.statemachine import Actor
+from mesteri.payments import ledger, providers, service
 from mesteri.payments import notices as notices
-from mesteri.payments import providers, service
 from mesteri.payments.lifecycles import PAYOUT_LIFECYCLE
 from mesteri.payments.models import (
     AccountKind,
@@ -123,6 +123,26 @@ async def send_payout(payout_id: str) -> None:
         payout.provider_ref = sent.ref
         payout.updated_at = clock.now()
         await PAYOUT_LIFECYCLE.apply(session, payout, "send", actor=Actor.SYSTEM)
+
+
+# ---------------------------------------------------------------- ledger
+
+
+@jobs.registry.periodic(cron="* * * * *")
+@jobs.task("payments.roll_up_ledger")
+async def roll_up_ledger(timestamp: int) -> None:
+    """The platform accounts' waiting lines into their balances, a batch per transaction."""
+    await do_roll_up()
+
+
+async def do_roll_up() -> int:
+    moved = 0
+    while True:
+        async with jobs.job_session() as session:
+            batch = await ledger.roll_up(session)
+        moved += batch
+        if batch < ledger.ROLL_UP_BATCH:
+            return moved
 
 
 # ---------------------------------------------------------------- reconciliation

@@ -1,0 +1,97 @@
+"""Credits to the shared platform accounts are rolled up in batches, not at each commit.
+
+Since migration 0008 such lines waited in ``ledger_lines_pending`` for their own commit,
+where a deferred trigger moved each into ``ledger_lines`` and so into its account's
+balance. Every posting transaction then still locked the same few platform rows while it
+committed, and paid for two trigger calls per line. Now the lines stay in the (logged)
+table after the commit, and ``ledger_roll_up`` moves them in batches: the busiest rows
+are no longer locked by postings at all. A shared account's balance is its stored
+balance plus its waiting lines (``ledger_account_balances``); the balance check of every
+entry still counts them (migration 0008), the non-negative CHECK cannot be broken by
+them (only credits, or lines of accounts that may go negative, wait), and they become
+ordinary immutable lines, with their running balance, when rolled up.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-02 15:00:00.000000
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+# Migration 0008's trigger, restored by the downgrade.
+APPLY_AT_COMMIT = [
+    """
+    CREATE FUNCTION ledger_apply_pending() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        WITH moved AS (DELETE FROM ledger_lines_pending WHERE id = NEW.id RETURNING *)
+        INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
+        SELECT id, entry_id, account_id, currency, amount FROM moved;
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE CONSTRAINT TRIGGER ledger_lines_pending_apply AFTER INSERT ON ledger_lines_pending
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION ledger_apply_pending()
+    """,
+]
+
+
+def upgrade() -> None:
+    op.execute("DROP TRIGGER ledger_lines_pending_apply ON ledger_lines_pending")
+    op.execute("DROP FUNCTION ledger_apply_pending()")
+    # The lines now outlive their transaction: they must survive a crash.
+    op.execute("ALTER TABLE ledger_lines_pending SET LOGGED")
+    # Up to p_limit waiting lines, oldest first (ids are time-ordered), into ledger_lines,
+    # where the usual trigger moves each account's balance under its row lock; inserted
+    # in account order, like every posting. Rows a concurrent roll-up holds are skipped.
+    op.execute(
+        """
+        CREATE FUNCTION ledger_roll_up(p_limit integer) RETURNS integer
+        LANGUAGE sql AS $$
+            WITH batch AS (
+                SELECT id FROM ledger_lines_pending ORDER BY id LIMIT p_limit
+                FOR UPDATE SKIP LOCKED
+            ), moved AS (
+                DELETE FROM ledger_lines_pending p USING batch WHERE p.id = batch.id
+                RETURNING p.*
+            ), applied AS (
+                INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
+                SELECT id, entry_id, account_id, currency, amount FROM moved
+                ORDER BY account_id, id
+                RETURNING 1
+            )
+            SELECT count(*)::integer FROM applied
+        $$
+        """
+    )
+    op.execute(
+        """
+        CREATE VIEW ledger_account_balances AS
+        SELECT a.id, a.kind, a.owner_id, a.currency, a.may_go_negative,
+               a.balance + coalesce(w.amount, 0) AS balance,
+               coalesce(w.amount, 0) AS waiting
+        FROM ledger_accounts a
+        LEFT JOIN (
+            SELECT account_id, sum(amount)::bigint AS amount
+            FROM ledger_lines_pending GROUP BY account_id
+        ) w ON w.account_id = a.id
+        """
+    )
+
+
+def downgrade() -> None:
+    op.execute("DROP VIEW IF EXISTS ledger_account_balances")
+    op.execute("SELECT ledger_roll_up(2147483647)")
+    op.execute("DROP FUNCTION IF EXISTS ledger_roll_up(integer)")
+    op.execute("ALTER TABLE ledger_lines_pending SET UNLOGGED")
+    for statement in APPLY_AT_COMMIT:
+        op.execute(statement)
