@@ -360,6 +360,7 @@ class Ledger:
 
     def __init__(self, url: str, clients: int) -> None:
         from mesteri.config import get_settings
+        from mesteri.kit import jobs
         from mesteri.kit.db import create_engine, session_factories
         from mesteri.payments import providers
         from mesteri.payments.sandbox.provider import SandboxProvider
@@ -369,6 +370,7 @@ class Ledger:
         # Two connections per client at most: fund_hold's transaction while the sandbox
         # opens its own for the checkout, and a delivery job while the webhook is handled.
         self.engine = create_engine(url, pool_size=2 * clients + 2, max_overflow=clients)
+        jobs.waker.configure(url)  # as the api process does: a release's job wakes the relay
         self.read, self.write = session_factories(self.engine)
         self.provider = SandboxProvider(
             self.write,
@@ -385,6 +387,9 @@ class Ledger:
         self._run = uuid.uuid4().hex[:8]
 
     async def close(self) -> None:
+        from mesteri.kit import jobs
+
+        await jobs.waker.close()
         await self.engine.dispose()
 
     async def _deliver(self, body: bytes, headers: dict[str, str]) -> int:

@@ -117,6 +117,7 @@ def create_app(
         gen0, gen1, _ = gc.get_threshold()
         gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
         jobs.bind_sessions(app.state.write_sessions)
+        jobs.waker.configure(url)
         job_app = jobs.configure(libpq_url(url))
         await job_app.open_async()
         app.state.jobs = job_app
@@ -134,6 +135,7 @@ def create_app(
             if background is not None:
                 await background
             await job_app.close_async()
+            await jobs.waker.close()
             await fast_reader.close()
             await engine.dispose()
 

@@ -59,6 +59,7 @@ async def serve(settings: Settings, url: str) -> None:
         vapid = await notifications.do_load_vapid_keys(session)
     senders.configure(settings.smtp_url, settings.mail_from, settings=settings, vapid=vapid)
     providers.configure(settings, write)
+    jobs.waker.configure(url)  # jobs that defer jobs
     job_app = jobs.configure(libpq_url(url))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,4 +69,5 @@ async def serve(settings: Settings, url: str) -> None:
         async with engine.connect() as conn:
             await clock.load_offset(conn)
         await run_background(engine, job_app, stop)
+    await jobs.waker.close()
     await engine.dispose()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from fastapi import APIRouter
 from sqlalchemy import func, select, text
 
 from mesteri.kit import clock, jobs
-from mesteri.kit.db import DbWrite
+from mesteri.kit.db import DbWrite, libpq_url
 from mesteri.kit.errors import ConflictError
 from tests.conftest import LiveApp
 from tests.fixtures.accounts import bearer, register
@@ -158,3 +161,33 @@ async def _code_states(live: LiveApp) -> dict[str, str]:
     async with live.engine.connect() as conn:
         rows = await conn.execute(text("SELECT destination, state FROM otp_challenges"))
         return {r[0]: r[1] for r in rows}
+
+
+@pytest.fixture
+async def wake_ups(live_database_url: str) -> AsyncIterator[asyncio.Queue[str]]:
+    """The relay's wake-ups, as a listener on the outbox channel sees them; the app's
+    waker sends them to the test database meanwhile."""
+    seen: asyncio.Queue[str] = asyncio.Queue()
+    listener = await asyncpg.connect(libpq_url(live_database_url))
+    await listener.add_listener(jobs.OUTBOX_CHANNEL, lambda *args: seen.put_nowait(args[2]))
+    jobs.waker.configure(live_database_url)
+    try:
+        yield seen
+    finally:
+        jobs.waker.configure(None)
+        await jobs.waker.close()
+        await listener.close()
+
+
+async def test_only_a_committed_job_due_now_wakes_the_relay(
+    live: LiveApp, wake_ups: asyncio.Queue[str]
+) -> None:
+    _install_routes(live)
+    await live.client.post("/test/defer/timer", params={"delay_days": 1})
+    await live.client.post("/test/defer/rolled-back", params={"fail": True})
+    await jobs.waker.close()  # whatever was sent is sent
+    await asyncio.sleep(0.2)  # and delivered to the listener
+    assert wake_ups.empty()
+
+    await live.client.post("/test/defer/now")
+    assert await asyncio.wait_for(wake_ups.get(), timeout=10) == jobs.OUTBOX_CHANNEL

@@ -11,6 +11,10 @@ entry still counts them (migration 0008), the non-negative CHECK cannot be broke
 them (only credits, or lines of accounts that may go negative, wait), and they become
 ordinary immutable lines, with their running balance, when rolled up.
 
+The outbox's NOTIFY trigger goes too: PostgreSQL commits notifying transactions one at a
+time, through their disk flush, and every release defers a job. The application wakes
+the relay after such commits instead (``kit.jobs.RelayWaker``).
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 15:00:00.000000
@@ -45,7 +49,22 @@ APPLY_AT_COMMIT = [
 ]
 
 
+# Migration 0001's wake-up, restored by the downgrade.
+OUTBOX_NOTIFY = """
+    CREATE FUNCTION mesteri_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('mesteri_outbox', '');
+        RETURN NULL;
+    END;
+    $$;
+    CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION mesteri_outbox_notify();
+"""
+
+
 def upgrade() -> None:
+    op.execute("DROP TRIGGER outbox_notify ON outbox")
+    op.execute("DROP FUNCTION mesteri_outbox_notify()")
     op.execute("DROP TRIGGER ledger_lines_pending_apply ON ledger_lines_pending")
     op.execute("DROP FUNCTION ledger_apply_pending()")
     # The lines now outlive their transaction: they must survive a crash.
@@ -95,3 +114,4 @@ def downgrade() -> None:
     op.execute("ALTER TABLE ledger_lines_pending SET UNLOGGED")
     for statement in APPLY_AT_COMMIT:
         op.execute(statement)
+    op.execute(OUTBOX_NOTIFY)
