@@ -27,9 +27,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import glob
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -41,6 +43,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -56,6 +59,7 @@ HOLD_AMOUNT = 100_000  # minor units (1 000.00 RON)
 SAMPLE_EVERY_S = 0.1  # pg_stat_activity sampling during the measured runs
 PREPARE_BATCH = 10  # funded holds prepared per transaction (not measured)
 ROLL_UP_EVERY_S = 1.0  # the platform accounts' roll-up during measured runs
+JOB_START_S = 12.0  # client processes start, connect and warm up before the clock starts
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Options:
     duration: float
     rounds: int
     pgbench_jobs: int
+    jobs: int
     pgbench_scale: int
     pgbench_protocol: str
     pgbench: str | None
@@ -90,6 +95,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--rounds", type=int, default=2, help="alternations; medians are reported (default 2)"
     )
     parser.add_argument("--pgbench-jobs", type=int, default=2, help="pgbench -j (default 2)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="client processes the ledger's clients are spread over, as pgbench -j spreads "
+        "its clients over threads (default 2)",
+    )
     parser.add_argument("--pgbench-scale", type=int, default=1, help="pgbench -i -s (default 1)")
     parser.add_argument(
         "--pgbench-protocol",
@@ -136,7 +148,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="where the JSON results go (default bench/results/ledger.json)",
     )
     args = parser.parse_args(argv)
-    if min(args.clients, args.rounds, args.pgbench_jobs, args.pgbench_scale, args.pros) < 1:
+    counts = (
+        args.clients,
+        args.rounds,
+        args.pgbench_jobs,
+        args.jobs,
+        args.pgbench_scale,
+        args.pros,
+    )
+    if min(counts) < 1:
         parser.error("counts need at least 1")
     if args.duration <= 0 or args.warmup_per_client < 1 or args.max_holds < args.clients:
         parser.error("--duration must be above 0, --warmup-per-client at least 1")
@@ -145,6 +165,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         duration=args.duration,
         rounds=args.rounds,
         pgbench_jobs=min(args.pgbench_jobs, args.clients),
+        jobs=min(args.jobs, args.clients),
         pgbench_scale=args.pgbench_scale,
         pgbench_protocol=args.pgbench_protocol,
         pgbench=args.pgbench,
@@ -582,6 +603,18 @@ class WorkResult:
     elapsed_s: float = 0.0
     ran_out: bool = False
 
+    @classmethod
+    def merged(cls, parts: list[WorkResult]) -> WorkResult:
+        """Runs side by side (client processes) as one."""
+        return cls(
+            count=sum(p.count for p in parts),
+            errors=sum(p.errors for p in parts),
+            first_errors=[e for p in parts for e in p.first_errors][:3],
+            latencies=[t for p in parts for t in p.latencies],
+            elapsed_s=max((p.elapsed_s for p in parts), default=0.0),
+            ran_out=any(p.ran_out for p in parts),
+        )
+
     def failed(self, exc: BaseException) -> None:
         self.errors += 1
         if len(self.first_errors) < 3:
@@ -623,9 +656,17 @@ async def drive(
     return result
 
 
-def _figures(result: WorkResult, cpu: dict[str, float], activity: dict[str, Any]) -> dict[str, Any]:
+def _figures(
+    result: WorkResult,
+    cpu: dict[str, float],
+    activity: dict[str, Any],
+    done: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     lat = sorted(result.latencies)
     return {
+        "client_processes": [
+            {"count": d["result"]["count"], "late_s": d["late_s"]} for d in done or []
+        ],
         "per_s": round(result.count / result.elapsed_s, 1) if result.elapsed_s else 0.0,
         "count": result.count,
         "elapsed_s": round(result.elapsed_s, 3),
@@ -645,32 +686,55 @@ async def measured(
     ledger: Ledger,
     ledger_url: str,
     postmaster: int,
-    step: Callable[[int], Awaitable[None]],
-    *,
-    total: int | None = None,
-) -> tuple[WorkResult, dict[str, float], dict[str, Any]]:
-    pg_before, own_before, began = (
-        postgres_cpu_seconds(postmaster),
-        time.process_time(),
-        time.perf_counter(),
-    )
+    kind: str,
+    holds: list[uuid.UUID] | None = None,
+) -> tuple[WorkResult, dict[str, float], dict[str, Any], list[dict[str, Any]]]:
+    """One measured run of ``kind`` (release or cycle) by ``opts.clients`` clients spread
+    over ``opts.jobs`` client processes, all starting at the same moment; this process
+    samples the server and runs the ledger's roll-up meanwhile."""
+    specs = [
+        JobSpec(
+            kind=kind,
+            url=ledger_url,
+            clients=len(range(i, opts.clients, opts.jobs)),
+            duration=opts.duration,
+            start_at=time.time() + JOB_START_S,
+            holds=[str(h) for h in (holds or [])[i :: opts.jobs]],
+            payers=[str(u) for u in ledger.payers],
+            pros=[str(u) for u in ledger.pros],
+        )
+        for i in range(opts.jobs)
+    ]
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(len(specs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        outputs = [loop.run_in_executor(pool, run_job, spec) for spec in specs]
+        await asyncio.sleep(max(0.0, specs[0].start_at - time.time()))
+        pg_before, own_before, began = (
+            postgres_cpu_seconds(postmaster),
+            time.process_time(),
+            time.perf_counter(),
+        )
 
-    async def work() -> WorkResult:
-        stop = asyncio.Event()
-        rolling = asyncio.create_task(ledger.rolling_up(stop))
-        try:
-            return await drive(opts.clients, opts.duration, step, total=total)
-        finally:
-            stop.set()
-            await rolling
+        async def work() -> list[dict[str, Any]]:
+            stop = asyncio.Event()
+            rolling = asyncio.create_task(ledger.rolling_up(stop))
+            try:
+                return list(await asyncio.gather(*outputs))
+            finally:
+                stop.set()
+                await rolling
 
-    result, activity = await sampled(ledger_url, LEDGER_DB, work)
-    wall = time.perf_counter() - began
+        done, activity = await sampled(ledger_url, LEDGER_DB, work)
+        wall = time.perf_counter() - began
     cpu = {
         "postgres": round(100 * (postgres_cpu_seconds(postmaster) - pg_before) / wall, 1),
-        "client": round(100 * (time.process_time() - own_before) / wall, 1),
+        "client": round(
+            100 * (time.process_time() - own_before + sum(d["cpu_s"] for d in done)) / wall, 1
+        ),
     }
-    return result, cpu, activity
+    for d in done:
+        ledger.webhook_outcomes.update(d["webhooks"])
+    return WorkResult.merged([WorkResult(**d["result"]) for d in done]), cpu, activity, done
 
 
 async def prepare_holds(
@@ -686,6 +750,66 @@ async def prepare_holds(
     if result.errors:
         raise BenchError(f"preparing funded holds failed: {result.first_errors}")
     return holds, len(holds) / result.elapsed_s if result.elapsed_s else 0.0
+
+
+# --------------------------------------------------------------------------- client processes
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One client process's share of a measured run (ids as text: they cross processes)."""
+
+    kind: str  # "release" or "cycle"
+    url: str
+    clients: int
+    duration: float
+    start_at: float  # time.time() at which every process starts measuring
+    holds: list[str]
+    payers: list[str]
+    pros: list[str]
+
+
+def run_job(spec: JobSpec) -> dict[str, Any]:
+    """A client process: connects, warms up on its first holds (or cycles), waits for
+    ``start_at``, then runs its clients for ``duration`` seconds."""
+    _quiet_app()
+    import mesteri.models  # noqa: F401  - every table on the metadata
+
+    return asyncio.run(_job(spec))
+
+
+async def _job(spec: JobSpec) -> dict[str, Any]:
+    ledger = Ledger(spec.url, spec.clients)
+    ledger.payers = [uuid.UUID(u) for u in spec.payers]
+    ledger.pros = [uuid.UUID(u) for u in spec.pros]
+    holds = [uuid.UUID(h) for h in spec.holds]
+    stages: dict[str, list[float]] = {k: [] for k in _STAGES}
+    try:
+        # Connections and prepared statements before the clock starts (not measured).
+        if spec.kind == "release":
+            warm, holds = holds[: spec.clients], holds[spec.clients :]
+            warmed = await drive(spec.clients, None, ledger.releasing(warm), total=len(warm))
+            step, total = ledger.releasing(holds), len(holds)
+        else:
+            unmeasured: dict[str, list[float]] = {k: [] for k in _STAGES}
+            warmed = await drive(spec.clients, None, ledger.cycling(unmeasured), total=spec.clients)
+            step, total = ledger.cycling(stages), None
+        late_s = time.time() - spec.start_at
+        await asyncio.sleep(max(0.0, -late_s))
+        cpu_before = time.process_time()
+        result = await drive(spec.clients, spec.duration, step, total=total)
+        cpu_s = time.process_time() - cpu_before
+    finally:
+        await ledger.close()
+    return {
+        "result": dataclasses.asdict(result),
+        "cpu_s": cpu_s,
+        "late_s": round(max(0.0, late_s), 3),
+        "warm_count": warmed.count,
+        "warm_errors": warmed.first_errors,
+        "stages": stages,
+        "webhooks": dict(ledger.webhook_outcomes),
+    }
 
 
 # --------------------------------------------------------------------------- invariants
@@ -811,22 +935,22 @@ async def measure(opts: Options, sock: Socket, pgbench: str | None) -> dict[str,
             holds, prep_rate = await prepare_holds(ledger, opts.clients, stock)
             await ledger.roll_up()  # the captures' platform lines: not the releases' work
             preparation.append({"holds": stock, "per_s": round(prep_rate, 1)})
-            result, cpu, activity = await measured(
-                opts, ledger, ledger_url, postmaster, ledger.releasing(holds), total=len(holds)
+            result, cpu, activity, done = await measured(
+                opts, ledger, ledger_url, postmaster, "release", holds
             )
-            released_by_bench += result.count
+            released_by_bench += result.count + sum(d["warm_count"] for d in done)
             estimate = max(result.count / result.elapsed_s, 1.0)
-            rel = _figures(result, cpu, activity)
+            rel = _figures(result, cpu, activity, done)
             runs["release"].append(rel)
             say(f"{tag} release postings {_line(rel)}  ({stock} holds prepared)")
 
             if not opts.skip_cycles:
-                stages: dict[str, list[float]] = {k: [] for k in _STAGES}
-                result, cpu, activity = await measured(
-                    opts, ledger, ledger_url, postmaster, ledger.cycling(stages)
+                result, cpu, activity, done = await measured(
+                    opts, ledger, ledger_url, postmaster, "cycle"
                 )
-                released_by_bench += result.count
-                cyc = _figures(result, cpu, activity)
+                released_by_bench += result.count + sum(d["warm_count"] for d in done)
+                stages = {k: [t for d in done for t in d["stages"][k]] for k in _STAGES}
+                cyc = _figures(result, cpu, activity, done)
                 cyc["stage_p50_ms"] = {
                     k: round(1000 * statistics.median(v), 2) if v else None
                     for k, v in stages.items()
