@@ -775,7 +775,18 @@ def run_job(spec: JobSpec) -> dict[str, Any]:
     _quiet_app()
     import mesteri.models  # noqa: F401  - every table on the metadata
 
-    return asyncio.run(_job(spec))
+    with asyncio.Runner(loop_factory=app_loop_factory()) as runner:
+        return runner.run(_job(spec))
+
+
+def app_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop the api process runs on (uvicorn takes uvloop when it is installed):
+    the app's code is measured on the loop it runs on."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _job(spec: JobSpec) -> dict[str, Any]:
@@ -1209,7 +1220,8 @@ def main(argv: list[str] | None = None) -> int:
         recreate_database(server_url, LEDGER_DB)
         recreate_database(server_url, PGBENCH_DB)
         upgrade(sock.url(LEDGER_DB))
-        measured_ = asyncio.run(measure(opts, sock, pgbench[0]))
+        with asyncio.Runner(loop_factory=app_loop_factory()) as runner:
+            measured_ = runner.run(measure(opts, sock, pgbench[0]))
     except KeyboardInterrupt:
         say("Interrupted.")
         return 130
