@@ -119,20 +119,6 @@ DbWrite = Annotated[WriteSession, Depends(_write_session, scope="function")]
 DbRead = Annotated[ReadSession, Depends(_read_session, scope="function")]
 
 
-async def driver_in_transaction(session: AsyncSession) -> Any:
-    """The asyncpg connection under ``session``, inside the transaction the session began:
-    for the few hot statements whose cost through the ORM is larger than their own
-    (``payments.service.release``). Statements use the driver's ``$1`` placeholders and
-    raise the driver's errors; the session still commits or rolls back."""
-    raw = await (await session.connection()).get_raw_connection()
-    driver = raw.driver_connection
-    # The ORM sends BEGIN with its first statement: before that, the driver would commit
-    # each statement on its own.
-    if driver is None or not driver.is_in_transaction():
-        raise RuntimeError("the session has not begun its transaction on the server yet")
-    return driver
-
-
 class FastReader(Protocol):
     """One-statement reads straight through the driver, for the few hot paths where the
     ORM's per-call cost dominates (authenticating every API call). Measured: ~0.2 ms of

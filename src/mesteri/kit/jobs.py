@@ -248,7 +248,11 @@ class RelayWaker:
         if self._task is not None and not self._task.done():
             self._again = True
             return
-        self._task = asyncio.get_running_loop().create_task(self._send_loop())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # committed outside the event loop: the tick finds the job
+            return
+        self._task = loop.create_task(self._send_loop())
 
     async def _send_loop(self) -> None:
         while True:

@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
     ColumnElement,
     Row,
@@ -232,10 +231,6 @@ def insufficient_funds() -> Iterator[None]:
         yield
     except IntegrityError as exc:
         if "non_negative" in str(exc.orig):
-            raise InsufficientFundsError() from exc
-        raise
-    except asyncpg.CheckViolationError as exc:  # a statement sent through the driver
-        if "non_negative" in str(exc):
             raise InsufficientFundsError() from exc
         raise
 

@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from mesteri.config import Settings, get_settings
 from mesteri.kit import clock, events, jobs
-from mesteri.kit.db import ReadSession, WriteSession, driver_in_transaction
+from mesteri.kit.db import ReadSession, WriteSession
 from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.ids import new_id
 from mesteri.kit.money import Money
@@ -661,7 +661,7 @@ _LOCK_FOR_RELEASE = (
     .with_for_update()
 )
 # One JSON document per release, serialised once (ids and times as text).
-_HOLD_RELEASE = "SELECT hold_release($1::jsonb)"
+_HOLD_RELEASE = text("SELECT hold_release(CAST(:release AS jsonb))")
 
 
 async def _lock_for_release(session: WriteSession, hold_id: uuid.UUID) -> HeldMoney:
@@ -699,10 +699,8 @@ async def _write_release(
     await session.flush()
     if any(job["run_at"] <= now for job in outbox):
         jobs.wake_relay_after_commit(session)  # the transfer job, written by the SQL
-    # Straight through the driver: the document is the statement's only work for Python.
-    driver = await driver_in_transaction(session)
     with ledger.insufficient_funds():
-        await driver.execute(_HOLD_RELEASE, json.dumps(release, default=str))
+        await session.execute(_HOLD_RELEASE, {"release": json.dumps(release, default=str)})
     _refresh_loaded_hold(session, hold.id, values)
 
 
