@@ -182,3 +182,30 @@ async def test_platform_lines_wait_for_the_roll_up_and_count_meanwhile(db: Write
         (-600, before - 1_000),
         (-400, before - 400),
     ]
+
+
+async def test_a_debit_of_platform_revenue_meets_its_waiting_credits(db: WriteSession) -> None:
+    """A correction may debit revenue credited moments ago, before any roll-up."""
+    revenue = ledger.platform(K.PLATFORM_REVENUE, "RON")
+    clearing = ledger.platform(K.PROVIDER_CLEARING, "RON")
+    await ledger.post(
+        db,
+        EntryKind.CAPTURE,
+        [(clearing, -900), (revenue, 900)],
+        cause=_cause(),
+        idempotency_key="revenue-in",
+    )
+    whole = await ledger.balance(db, revenue)
+    assert whole >= 900
+
+    with pytest.raises(InsufficientFundsError):
+        await _post_in_savepoint(db, [(revenue, -(whole + 1)), (clearing, whole + 1)])
+    async with db.begin_nested():
+        await ledger.post(
+            db,
+            EntryKind.REVERSAL,
+            [(revenue, -whole), (clearing, whole)],
+            cause=_cause(),
+            idempotency_key="revenue-out",
+        )
+    assert await ledger.balance(db, revenue) == 0

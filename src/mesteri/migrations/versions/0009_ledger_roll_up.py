@@ -49,6 +49,81 @@ APPLY_AT_COMMIT = [
 ]
 
 
+# ``ledger_post`` of migration 0008 (``roll_up`` empty), now rolling up the waiting lines
+# of a platform account that must not go negative before debiting it.
+LEDGER_POST = """
+    CREATE OR REPLACE FUNCTION ledger_post(p_entry jsonb, p_legs jsonb) RETURNS uuid
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_entry ledger_entries := jsonb_populate_record(NULL::ledger_entries, p_entry);
+        v_id uuid;
+    BEGIN
+        INSERT INTO ledger_entries SELECT v_entry.*
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id INTO v_id;
+        IF v_id IS NULL THEN
+            SELECT id INTO v_id FROM ledger_entries
+            WHERE idempotency_key = v_entry.idempotency_key;
+            RETURN v_id;
+        END IF;
+{roll_up}        WITH legs AS (
+            SELECT * FROM jsonb_to_recordset(p_legs) AS l(
+                line_id uuid, kind text, owner_id uuid, currency text, amount bigint,
+                may_go_negative boolean, new_account_id uuid
+            )
+        ), resolved AS (
+            -- COALESCE stops at the first found: the account is created only if missing.
+            SELECT legs.*, coalesce(
+                (SELECT id FROM ledger_accounts a WHERE a.kind = legs.kind
+                    AND a.owner_id = legs.owner_id AND a.currency = legs.currency),
+                (SELECT id FROM ledger_accounts a WHERE legs.owner_id IS NULL
+                    AND a.kind = legs.kind AND a.owner_id IS NULL AND a.currency = legs.currency),
+                ledger_account(legs.kind, legs.owner_id, legs.currency, legs.may_go_negative,
+                               legs.new_account_id, v_entry.posted_at)
+            ) AS account_id,
+            -- A shared account, and a line that cannot break its CHECK: it waits for the
+            -- roll-up (ledger_lines_pending), so no posting locks the busy row.
+            legs.owner_id IS NULL AND (legs.amount > 0 OR legs.may_go_negative) AS at_commit
+            FROM legs
+        ), now_applied AS (
+            INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
+            SELECT line_id, v_id, account_id, currency, amount FROM resolved
+            WHERE NOT at_commit
+            ORDER BY owner_id IS NULL, account_id
+        )
+        INSERT INTO ledger_lines_pending (id, entry_id, account_id, currency, amount)
+        SELECT line_id, v_id, account_id, currency, amount FROM resolved
+        WHERE at_commit
+        ORDER BY account_id;
+        RETURN v_id;
+    END $$
+"""
+
+ROLL_UP_DEBITED = """
+        -- A debit of a shared account that must not go negative (a correction of the
+        -- platform's revenue or VAT) meets the account's full balance: its waiting
+        -- lines are rolled up first. Postings that only credit them skip this.
+        IF jsonb_path_exists(
+            p_legs, '$[*] ? (@.owner_id == null && @.amount < 0 && @.may_go_negative == false)'
+        ) THEN
+            WITH debited AS (
+                SELECT a.id FROM jsonb_to_recordset(p_legs) AS l(
+                    kind text, owner_id uuid, currency text, amount bigint,
+                    may_go_negative boolean
+                )
+                JOIN ledger_accounts a ON a.kind = l.kind AND a.owner_id IS NULL
+                    AND a.currency = l.currency
+                WHERE l.owner_id IS NULL AND l.amount < 0 AND NOT l.may_go_negative
+            ), moved AS (
+                DELETE FROM ledger_lines_pending p USING debited d
+                WHERE p.account_id = d.id RETURNING p.*
+            )
+            INSERT INTO ledger_lines (id, entry_id, account_id, currency, amount)
+            SELECT id, entry_id, account_id, currency, amount FROM moved
+            ORDER BY account_id, id;
+        END IF;
+"""
+
 # Migration 0001's wake-up, restored by the downgrade.
 OUTBOX_NOTIFY = """
     CREATE FUNCTION mesteri_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -65,6 +140,7 @@ OUTBOX_NOTIFY = """
 def upgrade() -> None:
     op.execute("DROP TRIGGER outbox_notify ON outbox")
     op.execute("DROP FUNCTION mesteri_outbox_notify()")
+    op.execute(LEDGER_POST.format(roll_up=ROLL_UP_DEBITED))
     op.execute("DROP TRIGGER ledger_lines_pending_apply ON ledger_lines_pending")
     op.execute("DROP FUNCTION ledger_apply_pending()")
     # The lines now outlive their transaction: they must survive a crash.
@@ -109,6 +185,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW IF EXISTS ledger_account_balances")
+    op.execute(LEDGER_POST.format(roll_up=""))
     op.execute("SELECT ledger_roll_up(2147483647)")
     op.execute("DROP FUNCTION IF EXISTS ledger_roll_up(integer)")
     op.execute("ALTER TABLE ledger_lines_pending SET UNLOGGED")
