@@ -391,8 +391,9 @@ class Ledger:
         # Two connections per client at most: fund_hold's transaction while the sandbox
         # opens its own for the checkout, and a delivery job while the webhook is handled.
         self.engine = create_engine(url, pool_size=2 * clients + 2, max_overflow=clients)
-        jobs.waker.configure(url)  # as the api process does: a release's job wakes the relay
         self.read, self.write = session_factories(self.engine)
+        jobs.waker.configure(url)  # as the api process does: a release's job wakes the relay
+        jobs.bind_sessions(self.write)  # the roll-up task's sessions
         self.provider = SandboxProvider(
             self.write,
             secret=providers.sandbox_secret(self.settings),
@@ -521,17 +522,10 @@ class Ledger:
             raise BenchError(f"hold {hold_id} settled as {settlement.outcome}")
 
     async def roll_up(self) -> int:
-        """What the ``payments.roll_up_ledger`` task does: every waiting platform line."""
-        from mesteri.kit.db import unit_of_work
-        from mesteri.payments import ledger
+        """The ``payments.roll_up_ledger`` task's work: every waiting platform line."""
+        from mesteri.payments import tasks
 
-        moved = 0
-        while True:
-            async with unit_of_work(self.write) as session:
-                batch = await ledger.roll_up(session)
-            moved += batch
-            if batch < ledger.ROLL_UP_BATCH:
-                return moved
+        return await tasks.do_roll_up()
 
     async def rolling_up(self, stop: asyncio.Event) -> None:
         """The roll-up task during a measured run, every ``ROLL_UP_EVERY_S`` (its cost
@@ -733,6 +727,8 @@ async def measured(
         ),
     }
     for d in done:
+        if d["warm_errors"]:
+            raise BenchError(f"a client process's warm-up failed: {d['warm_errors']}")
         ledger.webhook_outcomes.update(d["webhooks"])
     return WorkResult.merged([WorkResult(**d["result"]) for d in done]), cpu, activity, done
 
