@@ -174,13 +174,12 @@ async def wake_ups(live_database_url: str) -> AsyncIterator[asyncio.Queue[str]]:
     try:
         yield seen
     finally:
-        jobs.waker.configure(None)
         await jobs.waker.close()
         await listener.close()
 
 
 async def test_only_a_committed_job_due_now_wakes_the_relay(
-    live: LiveApp, wake_ups: asyncio.Queue[str]
+    live: LiveApp, live_database_url: str, wake_ups: asyncio.Queue[str]
 ) -> None:
     _install_routes(live)
     await live.client.post("/test/defer/timer", params={"delay_days": 1})
@@ -189,5 +188,6 @@ async def test_only_a_committed_job_due_now_wakes_the_relay(
     await asyncio.sleep(0.2)  # and delivered to the listener
     assert wake_ups.empty()
 
+    jobs.waker.configure(live_database_url)  # close() stopped it
     await live.client.post("/test/defer/now")
     assert await asyncio.wait_for(wake_ups.get(), timeout=10) == jobs.OUTBOX_CHANNEL

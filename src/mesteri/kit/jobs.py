@@ -283,11 +283,13 @@ class RelayWaker:
             self._conn = None
 
     async def close(self) -> None:
+        """Send what is due, then stop: later commits wake nobody until ``configure``."""
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
             self._task = None
         await self._drop()
+        self._dsn = None
 
 
 waker = RelayWaker()
