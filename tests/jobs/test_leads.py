@@ -121,7 +121,9 @@ async def test_score_prefers_closer_newer_better_paid(
     assert order.index("far") > order.index("fresh")
     assert order.index("cheap") > order.index("fresh")
     scores = {i["title"]: i["score"] for i in items}
-    assert scores["fresh"] == 1.0  # 0 km, just published, a budget above a day's work
+    # 0 km, just published, a budget above a day's work. The board scores at its own now,
+    # a moment after publishing: on a slow machine that moment shows in the 6th decimal.
+    assert abs(scores["fresh"] - 1.0) < 1e-5
     # The documented formula, checked for the old job: distance 1, budget fit 1.
     recency = math.exp(-10 / leads.RECENCY_DAYS)
     assert abs(scores["old"] - (0.40 + 0.35 * recency + 0.25)) < 1e-5
