@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import threading
 import uuid
+from typing import Any
 
 import pytest
 
+from mesteri.kit import ratelimit
 from mesteri.kit.errors import RateLimitedError
 from mesteri.kit.ratelimit import RateLimiter
 
@@ -32,6 +36,36 @@ async def test_memory_limiter_counts_and_reports_retry_after() -> None:
         await limiter.check("3/minute", key)
     assert 1 <= int(caught.value.headers["Retry-After"]) <= 60
     await limiter.check("3/minute", f"other:{uuid.uuid4()}")  # other keys are unaffected
+
+
+async def test_memory_hits_start_no_thread_until_the_sweep_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every hit of a busy limiter used to wait for a new sweeper thread to start."""
+    limiter = RateLimiter()
+    started: list[threading.Thread] = []
+    original = threading.Thread.start
+
+    def counted(thread: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        started.append(thread)
+        original(thread, *args, **kwargs)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    for i in range(50):
+        await limiter.hit("1/second", f"sender:{i}")
+        await asyncio.sleep(0.002)  # past the library's 10 ms timer several times over
+    assert started == []
+    # Once due, one sweep drops the expired entries.
+    storage = limiter._local_storage
+    assert len(storage.events) == 50
+    monkeypatch.setattr(ratelimit, "SWEEP_SECONDS", 0.0)
+    await asyncio.sleep(1.05)
+    await limiter.hit("1/second", "sender:new")
+    assert len(started) == 1
+    started[0].join(5)
+    assert [key for key, entries in storage.events.items() if entries] == [
+        "LIMITER/sender:new/1/1/second"
+    ]
 
 
 async def test_redis_limiter_is_shared_between_replicas() -> None:
