@@ -46,7 +46,8 @@ class Presence:
     last_seen_at: datetime | None
 
 
-def _fresh_after() -> datetime:
+def fresh_after() -> datetime:
+    """Users seen since then are online."""
     return clock.wall_now() - timedelta(seconds=FRESH_SECONDS)
 
 
@@ -57,7 +58,7 @@ async def _online_elsewhere(conn: AsyncConnection, node_id: uuid.UUID, user_id: 
         .where(
             PresenceRow.user_id == user_id,
             PresenceRow.node_id != node_id,
-            PresenceRow.seen_at > _fresh_after(),
+            PresenceRow.seen_at > fresh_after(),
         )
     )
     return bool(found)
@@ -110,7 +111,7 @@ async def refresh(conn: AsyncConnection, node_id: uuid.UUID) -> list[uuid.UUID]:
     stale = (
         await conn.execute(
             delete(PresenceRow)
-            .where(PresenceRow.seen_at <= _fresh_after())
+            .where(PresenceRow.seen_at <= fresh_after())
             .returning(PresenceRow.user_id, PresenceRow.seen_at)
         )
     ).all()
@@ -121,7 +122,7 @@ async def refresh(conn: AsyncConnection, node_id: uuid.UUID) -> list[uuid.UUID]:
         (
             await conn.scalars(
                 select(PresenceRow.user_id).where(
-                    PresenceRow.user_id.in_(gone), PresenceRow.seen_at > _fresh_after()
+                    PresenceRow.user_id.in_(gone), PresenceRow.seen_at > fresh_after()
                 )
             )
         ).all()
@@ -148,12 +149,16 @@ async def leave_node(conn: AsyncConnection, node_id: uuid.UUID) -> list[uuid.UUI
     return users
 
 
-def online_clause(user_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+def online_clause(
+    user_id: ColumnElement[uuid.UUID], seen_after: ColumnElement[datetime] | None = None
+) -> ColumnElement[bool]:
     """SQL: the user in ``user_id`` has a WebSocket open somewhere — for statements that
-    act only on users who are away, in the same round trip."""
+    act only on users who are away, in the same round trip. A statement built once passes
+    ``seen_after`` as a parameter, bound to ``fresh_after()`` when it runs."""
+    since = fresh_after() if seen_after is None else seen_after
     return (
         select(PresenceRow.user_id)
-        .where(PresenceRow.user_id == user_id, PresenceRow.seen_at > _fresh_after())
+        .where(PresenceRow.user_id == user_id, PresenceRow.seen_at > since)
         .exists()
     )
 
@@ -165,7 +170,7 @@ async def online_among(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> 
         return set()
     rows = await session.scalars(
         select(PresenceRow.user_id).where(
-            PresenceRow.user_id.in_(ids), PresenceRow.seen_at > _fresh_after()
+            PresenceRow.user_id.in_(ids), PresenceRow.seen_at > fresh_after()
         )
     )
     return set(rows.all())
