@@ -381,7 +381,7 @@ class Ledger:
 
     def __init__(self, url: str, clients: int) -> None:
         from mesteri.config import get_settings
-        from mesteri.kit import jobs
+        from mesteri.kit import jobs, notify
         from mesteri.kit.db import create_engine, session_factories
         from mesteri.payments import providers
         from mesteri.payments.sandbox.provider import SandboxProvider
@@ -392,7 +392,7 @@ class Ledger:
         # opens its own for the checkout, and a delivery job while the webhook is handled.
         self.engine = create_engine(url, pool_size=2 * clients + 2, max_overflow=clients)
         self.read, self.write = session_factories(self.engine)
-        jobs.waker.configure(url)  # as the api process does: a release's job wakes the relay
+        notify.notifier.configure(url)  # as the api process does: a release's job wakes the relay
         jobs.bind_sessions(self.write)  # the roll-up task's sessions
         self.provider = SandboxProvider(
             self.write,
@@ -409,9 +409,9 @@ class Ledger:
         self._run = uuid.uuid4().hex[:8]
 
     async def close(self) -> None:
-        from mesteri.kit import jobs
+        from mesteri.kit import notify
 
-        await jobs.waker.close()
+        await notify.notifier.close()
         await self.engine.dispose()
 
     async def _deliver(self, body: bytes, headers: dict[str, str]) -> int:

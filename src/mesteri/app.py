@@ -29,7 +29,7 @@ from mesteri.disputes import api as disputes_api
 from mesteri.disputes import pages as disputes_pages
 from mesteri.jobs import api as jobs_api
 from mesteri.jobs import pages as jobs_pages
-from mesteri.kit import clock, jobs, realtime
+from mesteri.kit import clock, jobs, notify, realtime
 from mesteri.kit.db import (
     PoolReader,
     create_engine,
@@ -98,6 +98,7 @@ def create_app(
             vapid = await notifications.do_load_vapid_keys(session)
         senders.configure(settings.smtp_url, settings.mail_from, settings=settings, vapid=vapid)
         providers.configure(settings, app.state.write_sessions)
+        notify.notifier.configure(url)  # live events and the relay's wake-ups, after commits
         hub = realtime.Hub(
             engine,
             realtime.configure(url, settings.redis_url),
@@ -117,7 +118,6 @@ def create_app(
         gen0, gen1, _ = gc.get_threshold()
         gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
         jobs.bind_sessions(app.state.write_sessions)
-        jobs.waker.configure(url)
         job_app = jobs.configure(libpq_url(url))
         await job_app.open_async()
         app.state.jobs = job_app
@@ -135,7 +135,7 @@ def create_app(
             if background is not None:
                 await background
             await job_app.close_async()
-            await jobs.waker.close()
+            await notify.notifier.close()
             await fast_reader.close()
             await engine.dispose()
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import mesteri.tasks  # noqa: F401  - registers every domain's jobs
 from mesteri.config import Settings
-from mesteri.kit import clock, jobs, realtime
+from mesteri.kit import clock, jobs, notify, realtime
 from mesteri.kit.db import create_engine, libpq_url, session_factories, unit_of_work
 from mesteri.notifications import senders
 from mesteri.notifications import service as notifications
@@ -55,11 +55,11 @@ async def serve(settings: Settings, url: str) -> None:
     jobs.bind_sessions(write)
     # Events of jobs (new messages, notifications) reach the api processes' WebSockets.
     realtime.configure(url, settings.redis_url)
+    notify.notifier.configure(url)  # those events, and wake-ups of the relay
     async with unit_of_work(write) as session:
         vapid = await notifications.do_load_vapid_keys(session)
     senders.configure(settings.smtp_url, settings.mail_from, settings=settings, vapid=vapid)
     providers.configure(settings, write)
-    jobs.waker.configure(url)  # jobs that defer jobs
     job_app = jobs.configure(libpq_url(url))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -69,5 +69,5 @@ async def serve(settings: Settings, url: str) -> None:
         async with engine.connect() as conn:
             await clock.load_offset(conn)
         await run_background(engine, job_app, stop)
-    await jobs.waker.close()
+    await notify.notifier.close()
     await engine.dispose()

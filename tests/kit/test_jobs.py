@@ -11,7 +11,7 @@ import pytest
 from fastapi import APIRouter
 from sqlalchemy import func, select, text
 
-from mesteri.kit import clock, jobs
+from mesteri.kit import clock, jobs, notify
 from mesteri.kit.db import DbWrite, libpq_url
 from mesteri.kit.errors import ConflictError
 from tests.conftest import LiveApp
@@ -166,15 +166,15 @@ async def _code_states(live: LiveApp) -> dict[str, str]:
 @pytest.fixture
 async def wake_ups(live_database_url: str) -> AsyncIterator[asyncio.Queue[str]]:
     """The relay's wake-ups, as a listener on the outbox channel sees them; the app's
-    waker sends them to the test database meanwhile."""
+    notifier sends them to the test database meanwhile."""
     seen: asyncio.Queue[str] = asyncio.Queue()
     listener = await asyncpg.connect(libpq_url(live_database_url))
     await listener.add_listener(jobs.OUTBOX_CHANNEL, lambda *args: seen.put_nowait(args[2]))
-    jobs.waker.configure(live_database_url)
+    notify.notifier.configure(live_database_url)
     try:
         yield seen
     finally:
-        await jobs.waker.close()
+        await notify.notifier.close()
         await listener.close()
 
 
@@ -184,10 +184,10 @@ async def test_only_a_committed_job_due_now_wakes_the_relay(
     _install_routes(live)
     await live.client.post("/test/defer/timer", params={"delay_days": 1})
     await live.client.post("/test/defer/rolled-back", params={"fail": True})
-    await jobs.waker.close()  # whatever was sent is sent
+    await notify.notifier.close()  # whatever was sent is sent
     await asyncio.sleep(0.2)  # and delivered to the listener
     assert wake_ups.empty()
 
-    jobs.waker.configure(live_database_url)  # close() stopped it
+    notify.notifier.configure(live_database_url)  # close() stopped it
     await live.client.post("/test/defer/now")
     assert await asyncio.wait_for(wake_ups.get(), timeout=10) == jobs.OUTBOX_CHANNEL

@@ -7,7 +7,7 @@ transaction, so a job deferred by a request that rolls back never exists. A rela
 row dispatched: the hand-off happens exactly once. Timers are outbox rows whose
 ``run_at`` lies in the future of the application clock, so they survive restarts and
 obey the test clock. A transaction that wrote a job due now wakes the relay right after
-it commits (``RelayWaker``: a NOTIFY of its own, not inside the transaction), so
+it commits (``kit.notify``: a NOTIFY of its own, not inside the transaction), so
 immediate jobs start within milliseconds; a one-second tick catches timers that came due,
 and any wake-up that was lost.
 """
@@ -29,8 +29,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mesteri.kit import clock
-from mesteri.kit.db import Base, WriteSession, libpq_url, unit_of_work
+from mesteri.kit import clock, notify
+from mesteri.kit.db import Base, WriteSession, unit_of_work
 from mesteri.kit.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -213,86 +213,15 @@ def _note_due_jobs(session: Session, _context: Any, _instances: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _wake_relay(session: Session) -> None:
+    # After the commit, not from a trigger inside it (``kit.notify`` says why); if the
+    # wake-up is lost, the relay's tick still finds the job.
     if session.info.pop(_WAKE, False):
-        waker.wake()
+        notify.notifier.post(OUTBOX_CHANNEL, [""])
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_wake(session: Session) -> None:
     session.info.pop(_WAKE, None)
-
-
-class RelayWaker:
-    """Sends ``NOTIFY mesteri_outbox`` after commits that wrote jobs due now: one at a
-    time per process, and one for all the commits that came while it was sending.
-
-    Not from a trigger inside the transaction: PostgreSQL lets one notifying transaction
-    commit at a time and holds that lock through the commit's disk flush, so concurrent
-    requests that defer a job (every escrow release does) would commit one by one
-    (``bench/README.md``, payments). A NOTIFY of its own needs no flush; if it is lost,
-    the relay's tick still finds the job.
-    """
-
-    def __init__(self) -> None:
-        self._dsn: str | None = None
-        self._conn: Any = None
-        self._task: asyncio.Task[None] | None = None
-        self._again = False
-
-    def configure(self, database_url: str | None) -> None:
-        self._dsn = libpq_url(database_url) if database_url else None
-
-    def wake(self) -> None:
-        if self._dsn is None:  # tests and CLI commands run jobs themselves
-            return
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # committed outside the event loop: the tick finds the job
-            return
-        self._task = loop.create_task(self._send_loop())
-
-    async def _send_loop(self) -> None:
-        while True:
-            self._again = False
-            try:
-                await self._send()
-            except Exception:  # the relay's tick finds the jobs anyway
-                log.warning("could not wake the outbox relay", exc_info=True)
-                await self._drop()
-                return
-            if not self._again:
-                return
-
-    async def _send(self) -> None:
-        import asyncpg  # type: ignore[import-untyped]
-
-        if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(
-                self._dsn,
-                server_settings={"application_name": "mesteri-wake", "synchronous_commit": "off"},
-            )
-        await self._conn.execute(f"NOTIFY {OUTBOX_CHANNEL}")
-
-    async def _drop(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
-            self._conn = None
-
-    async def close(self) -> None:
-        """Send what is due, then stop: later commits wake nobody until ``configure``."""
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
-            self._task = None
-        await self._drop()
-        self._dsn = None
-
-
-waker = RelayWaker()
 
 
 # The job's own transaction, like a request's: committed on success, rolled back on error.

@@ -1,14 +1,12 @@
 """How live events reach every api process: PostgreSQL LISTEN/NOTIFY, or Redis pub/sub.
 
 PostgreSQL is the default and needs nothing more. Either way the events are sent right
-after the transaction that stored them commits, by one publisher task per process (so a
-process's events go out in commit order, several commits in one statement when they
-pile up). Not inside the transaction: PostgreSQL lets one notifying transaction commit
-at a time and holds that lock through the commit's disk flush, so every message would
-wait for the one before it (measured in ``bench/README.md``); a NOTIFY of its own needs no
-flush. A process that crashes between commit and publish loses only the live copy:
-receivers notice the gap at the user's next event and read it from the stream, and a
-reconnecting client resumes from the table anyway.
+after the transaction that stored them commits, by one task per process (so a process's
+events go out in commit order, several commits in one statement when they pile up;
+``kit.notify``, which also says why not inside the transaction). A process that crashes
+between commit and publish loses only the live copy: receivers notice the gap at the
+user's next event and read it from the stream, and a reconnecting client resumes from
+the table anyway.
 
 A receiver whose connection to the broker broke may have missed events: after it is back,
 ``resumed`` is called so every connection catches up from its stream.
@@ -20,8 +18,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
+from mesteri.kit import notify
 from mesteri.kit.db import libpq_url
 
 log = logging.getLogger(__name__)
@@ -49,83 +48,22 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
 
-class _Publisher:
-    """One task per process sends what commits hand over, in their order; what piled up
-    while it was sending goes out together."""
+class PostgresBroker:
+    """Sends through the process's ``kit.notify`` connection; listens on one of its own."""
 
-    def __init__(self) -> None:
-        self._outgoing: asyncio.Queue[Sequence[str]] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def after_commit(self, envelopes: Sequence[str]) -> None:
-        if self._outgoing is None:
-            self._outgoing = asyncio.Queue()
-        self._outgoing.put_nowait(envelopes)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._publish_loop())
-
-    async def _publish_loop(self) -> None:
-        assert self._outgoing is not None
-        while True:
-            batch = list(await self._outgoing.get())
-            while not self._outgoing.empty():
-                batch.extend(self._outgoing.get_nowait())
-            try:
-                await self.send(batch)
-            except Exception:  # the stream keeps them: receivers fill the gap later
-                log.exception("realtime publish failed", extra={"broker": type(self).__name__})
-
-    async def send(self, envelopes: Sequence[str]) -> None:
-        raise NotImplementedError
-
-    async def _stop_publishing(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-
-class PostgresBroker(_Publisher):
     name = "postgres"
 
     def __init__(self, database_url: str | None) -> None:
-        super().__init__()
         self._dsn = libpq_url(database_url) if database_url else None
-        self._pool: Any = None
 
     def after_commit(self, envelopes: Sequence[str]) -> None:
-        if self._dsn is not None:  # unconfigured (a CLI command): no process listens
-            super().after_commit(envelopes)
+        notify.notifier.post(CHANNEL, envelopes)
 
     async def send(self, envelopes: Sequence[str]) -> None:
-        pool = await self._sender_pool()
-        async with pool.acquire() as conn:
-            await conn.execute(
-                "SELECT pg_notify($1, p) FROM unnest($2::text[]) p", CHANNEL, list(envelopes)
-            )
-
-    async def _sender_pool(self) -> Any:
-        import asyncpg  # type: ignore[import-untyped]
-
-        if self._pool is None:
-            assert self._dsn, "realtime.configure() was not given the database URL"
-            self._pool = await asyncpg.create_pool(
-                self._dsn,
-                min_size=1,
-                max_size=2,
-                # A NOTIFY is a transaction of its own that writes nothing worth keeping
-                # (the events are stored and flushed already, receivers fill gaps from
-                # the table), so it need not wait for its commit record to reach disk.
-                server_settings={
-                    "application_name": "mesteri-realtime",
-                    "synchronous_commit": "off",
-                },
-            )
-        return self._pool
+        await notify.notifier.send(CHANNEL, envelopes)
 
     async def listen(self, deliver: Deliver, resumed: Resumed, stop: asyncio.Event) -> None:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         assert self._dsn, "realtime.configure() was not given the database URL"
         attempt = 0
@@ -157,20 +95,20 @@ class PostgresBroker(_Publisher):
             attempt = max(attempt, 1)
 
     async def close(self) -> None:
-        await self._stop_publishing()
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        """The notifier is the process's: it is closed when the process stops."""
 
 
-class RedisBroker(_Publisher):
+class RedisBroker:
     name = "redis"
 
     def __init__(self, redis_url: str) -> None:
         import redis.asyncio as redis
 
-        super().__init__()
         self._redis = redis.Redis.from_url(redis_url)
+        self._backlog: notify.Backlog[str] = notify.Backlog(self.send)
+
+    def after_commit(self, envelopes: Sequence[str]) -> None:
+        self._backlog.post(envelopes)
 
     async def send(self, envelopes: Sequence[str]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -202,7 +140,7 @@ class RedisBroker(_Publisher):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
-        await self._stop_publishing()
+        await self._backlog.close()
         await self._redis.aclose()
 
 
