@@ -13,7 +13,7 @@ ordinary immutable lines, with their running balance, when rolled up.
 
 The outbox's NOTIFY trigger goes too: PostgreSQL commits notifying transactions one at a
 time, through their disk flush, and every release defers a job. The application wakes
-the relay after such commits instead (``kit.jobs.RelayWaker``).
+the relay after such commits instead (``kit.notify``).
 
 Revision ID: 0009
 Revises: 0008
