@@ -79,10 +79,6 @@ class Notifier:
     def configure(self, database_url: str | None) -> None:
         self._dsn = libpq_url(database_url) if database_url else None
 
-    @property
-    def configured(self) -> bool:
-        return self._dsn is not None
-
     def post(self, channel: str, payloads: Sequence[str]) -> None:
         """Send soon, after whatever was posted before; never waits. Unconfigured (tests
         and CLI commands, where no other process listens) it sends nothing."""
