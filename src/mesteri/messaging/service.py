@@ -20,11 +20,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     DateTime,
     Integer,
+    Table,
     Uuid,
     and_,
     bindparam,
@@ -36,6 +37,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import BindParameter
@@ -456,8 +459,8 @@ async def append(
             },
         )
     ).one()
-    message: Message = found[0]
-    alerted_ids: list[uuid.UUID] = found[1] or []
+    message = _loaded(session, found)
+    alerted_ids: list[uuid.UUID] = found.alerted or []
     set_committed_value(conversation, "last_seq", seq)
     set_committed_value(conversation, "last_message_at", now)
     await _announce(session, conversation, "message.new", message)
@@ -469,6 +472,7 @@ async def append(
     return message
 
 
+_MESSAGES = cast(Table, Message.__table__)
 # The columns ``append`` writes (edited_at and deleted_at start empty).
 _WRITTEN = (
     "id",
@@ -489,8 +493,10 @@ _WRITTEN = (
 def _append_statement() -> ReturningInsert[Any]:
     """One round trip for a new message: the message, the conversation's number, both
     members' unread count and inbox order, and "unread" alerts for the readers who are
-    away (returned). Built once with bound parameters: constructing it per message cost
-    about a third of an api process's CPU in the real-time benchmark."""
+    away (returned). Built once with bound parameters, and a Core insert of the table:
+    constructing it per message, or the ORM's handling of an entity's insert (a new
+    statement, its cache key and compile state each call), cost about a third of an api
+    process's CPU in the real-time benchmark."""
     message: dict[str, BindParameter[Any]] = {key: bindparam(f"m_{key}") for key in _WRITTEN}
     now, sender, seq = message["created_at"], message["sender_id"], message["seq"]
     numbered = (
@@ -526,18 +532,27 @@ def _append_statement() -> ReturningInsert[Any]:
         .cte("alerted")
     )
     return (
-        insert(Message)
+        insert(_MESSAGES)
         .values(message)
         .add_cte(numbered)
         .add_cte(members_moved)
         .add_cte(alerted)
-        .returning(Message, select(func.array_agg(alerted.c.user_id)).scalar_subquery())
-        # The parameters fill the statement's own values: one row, not an ORM bulk insert.
-        .execution_options(dml_strategy="orm")
+        .returning(
+            *_MESSAGES.c,
+            select(func.array_agg(alerted.c.user_id)).scalar_subquery().label("alerted"),
+        )
     )
 
 
 _APPEND = _append_statement()
+
+
+def _loaded(session: WriteSession, row: Row[Any]) -> Message:
+    """The inserted message as the session's own, as if it had been read back."""
+    message = Message(**{column.key: row._mapping[column] for column in _MESSAGES.c})
+    make_transient_to_detached(message)
+    session.add(message)
+    return message
 
 
 async def _announce(
