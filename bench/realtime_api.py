@@ -79,9 +79,6 @@ def main() -> None:
 
     uvicorn.Server.serve = serve_watched  # type: ignore[method-assign]
     threading.Thread(target=_flush, args=(path,), daemon=True, name="bench-probe").start()
-    if os.environ.get("BENCH_STAGES"):
-        from bench import _stages_tmp
-        _stages_tmp.install()
     from mesteri.cli import cli
 
     sys.argv = ["mesteri", *sys.argv[1:]]

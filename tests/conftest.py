@@ -294,11 +294,18 @@ class ConnectionReader:
 
     def __init__(self, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]):
         self._connect = connect
+        self.statements: list[str] = []
 
     async def fetch_one(self, sql: str, *args: Any) -> Any:
         async with self._connect() as conn:
             raw = await conn.get_raw_connection()
-            return await raw.driver_connection.fetchrow(sql, *args)  # type: ignore[union-attr]
+            driver: Any = raw.driver_connection
+            self.statements.append(sql)
+            if not driver.is_in_transaction():
+                return await driver.fetchrow(sql, *args)
+            # Inside the test's transaction: a failing write must not end it.
+            async with driver.transaction():
+                return await driver.fetchrow(sql, *args)
 
 
 @contextmanager

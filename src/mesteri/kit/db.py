@@ -123,9 +123,16 @@ class FastReader(Protocol):
     """One-statement reads straight through the driver, for the few hot paths where the
     ORM's per-call cost dominates (authenticating every API call). Measured: ~0.2 ms of
     CPU per lookup against ~0.6 ms through an ORM session. Statements use the driver's
-    ``$1`` placeholders."""
+    ``$1`` placeholders. A statement that writes is its own transaction (a chat
+    message's, ``messaging.service.do_post_text``)."""
 
     async def fetch_one(self, sql: str, *args: Any) -> Mapping[str, Any] | None: ...
+
+
+async def _keep_session(_connection: Any) -> None:
+    """The fast pool's statements leave no session state (no SET, LISTEN, locks or open
+    transaction: asyncpg still rolls one back), so a returned connection needs no reset
+    query — asyncpg's default is a round trip after every statement."""
 
 
 class PoolReader:
@@ -144,6 +151,7 @@ class PoolReader:
             min_size=1,
             max_size=self._size,
             server_settings={"application_name": "mesteri-fast", "timezone": "UTC"},
+            reset=_keep_session,
         )
 
     async def close(self) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import RedirectResponse
 
 from mesteri.accounts.deps import Client, CurrentPrincipal, Limiter, StaffPrincipal
-from mesteri.kit.db import DbRead, DbWrite
+from mesteri.kit.db import DbRead, DbWrite, FastReader
 from mesteri.kit.pagination import Page
 from mesteri.messaging import service
 from mesteri.messaging.models import Conversation, Message
@@ -138,6 +138,7 @@ async def list_messages(
     status_code=status.HTTP_201_CREATED,
 )
 async def post_message(
+    request: Request,
     conversation_id: uuid.UUID,
     body: MessageIn,
     session: DbWrite,
@@ -148,6 +149,10 @@ async def post_message(
     e-mail addresses and links are hidden for the reader (``masked``; ``notice`` says
     why). Send a ``client_token`` to make retries safe."""
     await limiter.hit(SEND_RATE, f"message:{principal.user_id}")
+    writer: FastReader = request.app.state.fast_reader
+    quick = await service.do_post_text(writer, conversation_id, principal, body)
+    if quick is not None:
+        return quick
     posted = await service.do_post(session, conversation_id, principal, body)
     return await posted_out(session, posted)
 

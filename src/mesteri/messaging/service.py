@@ -16,12 +16,14 @@ its milestones; the WebSocket endpoint asks ``typing_audience`` and ``partners``
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
     DateTime,
     Integer,
@@ -50,7 +52,7 @@ from mesteri.disputes import service as disputes
 from mesteri.jobs import service as jobs
 from mesteri.kit import audit, clock, realtime
 from mesteri.kit import jobs as background
-from mesteri.kit.db import ReadSession, WriteSession
+from mesteri.kit.db import FastReader, ReadSession, WriteSession
 from mesteri.kit.i18n import get_language, lazy, translations
 from mesteri.kit.ids import new_id
 from mesteri.kit.pagination import decode_cursor, encode_cursor
@@ -90,6 +92,7 @@ from mesteri.messaging.schemas import (
     MessageIn,
     MessageOut,
     ParticipantOut,
+    PostedMessageOut,
     ReadOut,
     RevisionOut,
     StartIn,
@@ -570,6 +573,138 @@ async def _announce(
         language = languages.get(user, get_settings().market_profile.default_language)
         payload = message_out(message, files, language=language).model_dump(mode="json")
         realtime.publish(session, [user], event, payload)
+
+
+# ---------------------------------------------------------------- a text message's hot path
+
+# ``do_post`` of a plain text message as one statement, its own transaction: the
+# conversation's number (its row lock), the message, both members' counters and inbox
+# order, the away reader's alert and its job, and the ``message.new`` event numbered in
+# both members' streams (locked in user-id order, as ``realtime.publish`` does at commit).
+# Every write follows ``numbered``: if the conversation is not the sender's, is closed, or
+# the client's token was used before, nothing is written and ``do_post`` says why. One
+# round trip instead of five (BEGIN, lock, insert, the events, COMMIT) and no ORM session
+# is most of a chat message's delivery time (``bench.realtime``).
+_QUICK_POST = """
+WITH numbered AS (
+    UPDATE conversations AS c SET last_seq = c.last_seq + 1, last_message_at = $9::timestamptz
+    WHERE c.id = $1::uuid AND c.state = 'open'
+      AND $2::uuid IN (c.client_id, c.pro_user_id)
+      AND NOT EXISTS (
+          SELECT FROM messages m
+          WHERE m.conversation_id = c.id AND m.sender_id = $2 AND m.client_token = $3::varchar)
+    RETURNING c.id, c.last_seq AS seq, c.unmasked_at IS NULL AS masked,
+        CASE WHEN c.client_id = $2 THEN c.pro_user_id ELSE c.client_id END AS reader
+), written AS (
+    INSERT INTO messages (id, conversation_id, seq, sender_id, kind, body, original_body,
+                          mask_kinds, data, attachment_ids, client_token, created_at)
+    SELECT $4::uuid, n.id, n.seq, $2, 'text',
+        CASE WHEN n.masked THEN $6::text ELSE $5::text END,
+        CASE WHEN n.masked THEN $7::text END,
+        CASE WHEN n.masked THEN $8::varchar[] ELSE '{}'::varchar[] END,
+        '{}'::jsonb, '{}'::uuid[], $3, $9
+    FROM numbered n
+), members_moved AS (
+    UPDATE conversation_members AS m SET activity_at = $9,
+        unread = m.unread + CASE WHEN m.user_id = $2 THEN 0 ELSE 1 END,
+        last_read_seq = CASE WHEN m.user_id = $2 THEN n.seq ELSE m.last_read_seq END
+    FROM numbered n WHERE m.conversation_id = n.id
+), alerted AS (
+    INSERT INTO message_alerts (user_id, due_at, created_at)
+    SELECT n.reader, $10::timestamptz, $9 FROM numbered n
+    WHERE NOT EXISTS (
+        SELECT FROM realtime_presence p
+        WHERE p.user_id = n.reader AND p.seen_at > $11::timestamptz)
+    ON CONFLICT (user_id) DO NOTHING
+    RETURNING user_id
+), deferred AS (
+    INSERT INTO outbox (id, task_name, queue, args, run_at, created_at)
+    SELECT $12::uuid, $13::varchar, $14::varchar,
+        jsonb_build_object('user_id', a.user_id::text), $10, $9
+    FROM alerted a
+), allocated AS (
+    INSERT INTO realtime_streams AS s (user_id, last_seq)
+    SELECT u, 1 FROM numbered n, unnest(ARRAY[$2, n.reader]) AS u ORDER BY u
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = s.last_seq + 1
+    RETURNING s.user_id, s.last_seq
+), stored AS (
+    INSERT INTO realtime_events (user_id, seq, type, data, created_at)
+    SELECT a.user_id, a.last_seq, 'message.new',
+        jsonb_set(CASE WHEN n.masked THEN $15::jsonb ELSE $16::jsonb END,
+                  '{seq}', to_jsonb(n.seq)),
+        $9
+    FROM allocated a, numbered n
+)
+SELECT n.seq, n.masked,
+    (SELECT array_agg(a.user_id ORDER BY a.user_id) FROM allocated a) AS users,
+    (SELECT array_agg(a.last_seq ORDER BY a.user_id) FROM allocated a) AS numbers
+FROM numbered n
+"""
+
+
+async def do_post_text(
+    writer: FastReader, conversation_id: uuid.UUID, principal: Principal, body: MessageIn
+) -> PostedMessageOut | None:
+    """``do_post`` for a text without attachments, in one statement of its own.
+
+    ``None`` when the statement wrote nothing: the caller then goes through ``do_post``,
+    which tells what is wrong (not a member, closed, empty) or finds the earlier message
+    of a retried ``client_token``."""
+    from mesteri.messaging.tasks import alert_unread  # the task module imports this one
+
+    if not body.body or body.attachment_ids:
+        return None
+    now = clock.now()
+    hidden = masking.mask_contacts(body.body)
+    shown = Message(
+        id=new_id(),
+        conversation_id=conversation_id,
+        seq=0,
+        sender_id=principal.user_id,
+        kind=MessageKind.TEXT,
+        body=hidden.text if hidden.masked else body.body,
+        mask_kinds=sorted(map(str, hidden.kinds)) if hidden.masked else [],
+        data={},
+        attachment_ids=[],
+        created_at=now,
+        edited_at=None,
+        deleted_at=None,
+    )
+    masked = message_out(shown, {}).model_dump(mode="json")
+    plain = {**masked, "body": body.body, "masked": False, "mask_kinds": []}
+    alert_due = now + timedelta(minutes=get_settings().message_alert_minutes)
+    try:
+        row = await writer.fetch_one(
+            _QUICK_POST,
+            conversation_id,
+            principal.user_id,
+            body.client_token,
+            shown.id,
+            body.body,
+            shown.body,
+            body.body if hidden.masked else None,
+            shown.mask_kinds,
+            now,
+            alert_due,
+            presence.fresh_after(),
+            new_id(),
+            alert_unread.name,
+            alert_unread.queue,
+            _json(masked),
+            _json(plain),
+        )
+    except asyncpg.UniqueViolationError:  # a retry racing its first send: do_post finds it
+        return None
+    if row is None:
+        return None
+    event = {**(masked if row["masked"] else plain), "seq": row["seq"]}
+    numbers = dict(zip(row["users"], row["numbers"], strict=True))
+    realtime.send_stored("message.new", event, numbers)
+    return PostedMessageOut(**event, notice=_notice(shown) if row["masked"] else None)
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- edits

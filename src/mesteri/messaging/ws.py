@@ -168,9 +168,12 @@ async def _send(
     limiter: RateLimiter = ws.app.state.limiter
     try:
         await limiter.hit(SEND_RATE, f"message:{principal.user_id}")
-        async with unit_of_work(ws.app.state.write_sessions) as session:
-            posted = await service.do_post(session, conversation_id, principal, body)
-            shaped = await posted_out(session, posted)
+        writer: FastReader = ws.app.state.fast_reader
+        shaped = await service.do_post_text(writer, conversation_id, principal, body)
+        if shaped is None:
+            async with unit_of_work(ws.app.state.write_sessions) as session:
+                posted = await service.do_post(session, conversation_id, principal, body)
+                shaped = await posted_out(session, posted)
     except DomainError as exc:
         text = i18n.gettext(exc.msgid, **exc.params)
         connection.send("error", {"ref": ref, "code": exc.code, "message": text})

@@ -27,6 +27,7 @@ from mesteri.kit.realtime.streams import (
     close_sessions,
     last_event_id,
     publish,
+    send_stored,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "current_broker",
     "last_event_id",
     "publish",
+    "send_stored",
 ]

@@ -163,6 +163,15 @@ def _send_outgoing(session: Session) -> None:
         current_broker().after_commit(envelopes)
 
 
+def send_stored(type: str, data: Mapping[str, Any], numbers: Mapping[uuid.UUID, int]) -> None:
+    """Send an event that the caller's own statement stored (under these numbers of the
+    recipients' streams, as ``publish`` would at commit), now that it has committed."""
+    from mesteri.kit.realtime.brokers import current_broker
+
+    to = {str(user): seq for user, seq in numbers.items()}
+    current_broker().after_commit([_envelope(type, data, to)])
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     for key in (_PENDING, _CONTROL, _OUTGOING):
