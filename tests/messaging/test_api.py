@@ -464,10 +464,10 @@ async def test_posting_a_message_runs_a_fixed_number_of_statements(
         sent = await _send(client, buyer, conversation["id"], "Bună ziua")
     assert sent.status_code == 201
     through_orm = [s for s in statements if not s.startswith(("SAVEPOINT", "RELEASE"))]
-    # The caller's session (its API session's lookup aside) and then one statement, its
-    # own transaction: the conversation's number (its row lock), the message, both
-    # members' unread and inbox order, the pro's "unread" alert unless online (there
-    # already, so no second job), the two stream numbers and events.
+    # Nothing through the ORM; through the driver (besides authentication's lookup) one
+    # statement, its own transaction: the conversation's number (its row lock), the
+    # message, both members' unread and inbox order, the pro's "unread" alert unless
+    # online (there already, so no second job), the two stream numbers and events.
     assert through_orm == [], through_orm
     assert [s.split()[0] for s in driver if "numbered" in s] == ["WITH"], driver
 
