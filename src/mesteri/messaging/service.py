@@ -21,29 +21,21 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
-    DateTime,
-    Integer,
-    Table,
-    Uuid,
     and_,
     bindparam,
-    case,
     func,
     select,
     text,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on, insert
-from sqlalchemy.engine import Row
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.dml import ReturningInsert
-from sqlalchemy.sql.elements import BindParameter
 
 from mesteri.accounts import service as accounts
 from mesteri.accounts.service import ClientInfo, Principal, check_staff
@@ -51,7 +43,6 @@ from mesteri.config import get_settings
 from mesteri.disputes import service as disputes
 from mesteri.jobs import service as jobs
 from mesteri.kit import audit, clock, realtime
-from mesteri.kit import jobs as background
 from mesteri.kit.db import FastReader, ReadSession, WriteSession
 from mesteri.kit.i18n import get_language, lazy, translations
 from mesteri.kit.ids import new_id
@@ -84,7 +75,6 @@ from mesteri.messaging.models import (
     Message,
     MessageKind,
     MessageRevision,
-    UnreadAlert,
 )
 from mesteri.messaging.schemas import (
     AttachmentOut,
@@ -421,141 +411,172 @@ async def append(
     attachment_ids: Sequence[uuid.UUID] = (),
     client_token: str | None = None,
 ) -> Message:
-    """Add a message to ``conversation`` (locked by the caller): the next number, masking
-    before hire, both members' unread counts and inbox order, and the live event."""
-    now = clock.now()
-    original = None
-    kinds: list[str] = []
-    if kind != MessageKind.SYSTEM and conversation.unmasked_at is None and body:
-        hidden = masking.mask_contacts(body)
-        if hidden.masked:
-            original, body, kinds = body, hidden.text, sorted(map(str, hidden.kinds))
-    seq = conversation.last_seq + 1
-    row = {
-        "id": new_id(),
-        "conversation_id": conversation.id,
-        "seq": seq,
-        "sender_id": sender_id,
-        "kind": kind,
-        "body": body,
-        "original_body": original,
-        "mask_kinds": kinds,
-        "data": data or {},
-        "attachment_ids": list(attachment_ids),
-        "client_token": client_token,
-        "created_at": now,
-    }
-    # What people wrote counts as unread and alerts those who are away; the room's own
-    # story (system messages) does not: its news reach people as notifications.
-    written = kind != MessageKind.SYSTEM
-    readers = [u for u in members_of(conversation) if u != sender_id] if written else []
-    alert_due = now + timedelta(minutes=get_settings().message_alert_minutes)
-    found = (
-        await session.execute(
-            _APPEND,
-            {
-                **{f"m_{key}": value for key, value in row.items()},
-                "bump": 1 if written else 0,
-                "readers": readers,
-                "due": alert_due,
-                "seen_after": presence.fresh_after(),
-            },
-        )
-    ).one()
-    message = _loaded(session, found)
-    alerted_ids: list[uuid.UUID] = found.alerted or []
-    set_committed_value(conversation, "last_seq", seq)
-    set_committed_value(conversation, "last_message_at", now)
-    await _announce(session, conversation, "message.new", message)
-    if alerted_ids:
-        from mesteri.messaging.tasks import alert_unread  # the task module imports this one
-
-        for user_id in alerted_ids:
-            await background.defer(session, alert_unread, run_at=alert_due, user_id=str(user_id))
-    return message
-
-
-_MESSAGES = cast(Table, Message.__table__)
-# The columns ``append`` writes (edited_at and deleted_at start empty).
-_WRITTEN = (
-    "id",
-    "conversation_id",
-    "seq",
-    "sender_id",
-    "kind",
-    "body",
-    "original_body",
-    "mask_kinds",
-    "data",
-    "attachment_ids",
-    "client_token",
-    "created_at",
-)
-
-
-def _append_statement() -> ReturningInsert[Any]:
-    """One round trip for a new message: the message, the conversation's number, both
-    members' unread count and inbox order, and "unread" alerts for the readers who are
-    away (returned). Built once with bound parameters, and a Core insert of the table:
-    constructing it per message, or the ORM's handling of an entity's insert (a new
-    statement, its cache key and compile state each call), cost about a third of an api
-    process's CPU in the real-time benchmark."""
-    message: dict[str, BindParameter[Any]] = {key: bindparam(f"m_{key}") for key in _WRITTEN}
-    now, sender, seq = message["created_at"], message["sender_id"], message["seq"]
-    numbered = (
-        update(Conversation)
-        .where(Conversation.id == message["conversation_id"])
-        .values(last_seq=seq, last_message_at=now)
-        .cte("numbered")
-    )
-    by_sender = Member.user_id == sender
-    members_moved = (
-        update(Member)
-        .where(Member.conversation_id == message["conversation_id"])
-        .values(
-            activity_at=now,
-            unread=Member.unread + case((by_sender, 0), else_=bindparam("bump", type_=Integer)),
-            last_read_seq=case((by_sender, seq), else_=Member.last_read_seq),
-        )
-        .cte("members_moved")
-    )
-    # Someone away from the app hears of new messages once per burst: the first message
-    # starts a short wait (an alert row), the e-mail (or push) at ``due`` sums up what is
-    # still unread.
-    reader = func.unnest(bindparam("readers", type_=ARRAY(Uuid))).column_valued("u")
-    seen_after = bindparam("seen_after", type_=DateTime(timezone=True))
-    away = select(reader, bindparam("due", type_=DateTime(timezone=True)), now).where(
-        ~presence.online_clause(reader, seen_after)
-    )
-    alerted = (
-        insert(UnreadAlert)
-        .from_select(["user_id", "due_at", "created_at"], away)
-        .on_conflict_do_nothing(index_elements=["user_id"])
-        .returning(UnreadAlert.user_id)
-        .cte("alerted")
-    )
-    return (
-        insert(_MESSAGES)
-        .values(message)
-        .add_cte(numbered)
-        .add_cte(members_moved)
-        .add_cte(alerted)
-        .returning(
-            *_MESSAGES.c,
-            select(func.array_agg(alerted.c.user_id)).scalar_subquery().label("alerted"),
-        )
-    )
-
-
-_APPEND = _append_statement()
-
-
-def _loaded(session: WriteSession, row: Row[Any]) -> Message:
-    """The inserted message as the session's own, as if it had been read back."""
-    message = Message(**{column.key: row._mapping[column] for column in _MESSAGES.c})
+    """Add a message to ``conversation`` (locked and checked by the caller): the next
+    number, masking before hire, both members' unread counts and inbox order, and the
+    live event at commit."""
+    draft = _Draft.of(conversation.id, sender_id, kind, body, data, attachment_ids, client_token)
+    await session.flush()  # the statement goes through the driver: no autoflush
+    raw = await (await session.connection()).get_raw_connection()
+    driver: Any = raw.driver_connection  # asyncpg's, in the caller's transaction
+    row = await driver.fetchrow(_POST, *draft.arguments(on_its_own=False))
+    message = draft.message(row["seq"], masked=row["masked"])
     make_transient_to_detached(message)
     session.add(message)
+    set_committed_value(conversation, "last_seq", message.seq)
+    set_committed_value(conversation, "last_message_at", message.created_at)
+    await _announce(session, conversation, "message.new", message)
     return message
+
+
+# One statement for a new message, in the caller's transaction or, for a plain text, in
+# one of its own: the conversation's number (the UPDATE takes its row lock), the message
+# (masked unless the job has a signed contract: the statement picks one of the two
+# versions the service prepared), both members' unread counts and inbox order, and for
+# what people wrote an alert for the reader who is away plus its job. On its own ($17)
+# the statement also checks the conversation — every write follows ``numbered``, so if
+# it is not the sender's, is closed, or the client's token was used before, nothing is
+# written and ``do_post`` says why — and numbers and stores the ``message.new`` event in
+# both members' streams (locked in user-id order, as ``realtime.publish`` does at
+# commit). One round trip instead of five (BEGIN, lock, insert, the events, COMMIT) and
+# no ORM session was most of a chat message's delivery time (``bench.realtime``).
+_POST = """
+WITH numbered AS (
+    UPDATE conversations AS c SET last_seq = c.last_seq + 1, last_message_at = $9::timestamptz
+    WHERE c.id = $1::uuid AND (NOT $17::boolean OR (
+        c.state = 'open' AND $2::uuid IN (c.client_id, c.pro_user_id)
+        AND NOT EXISTS (
+            SELECT FROM messages m
+            WHERE m.conversation_id = c.id AND m.sender_id = $2
+              AND m.client_token = $3::varchar)))
+    RETURNING c.id, c.last_seq AS seq, c.unmasked_at IS NULL AS masked,
+        CASE $2 WHEN c.client_id THEN c.pro_user_id WHEN c.pro_user_id THEN c.client_id END
+            AS reader
+), written AS (
+    INSERT INTO messages (id, conversation_id, seq, sender_id, kind, body, original_body,
+                          mask_kinds, data, attachment_ids, client_token, created_at)
+    SELECT $4::uuid, n.id, n.seq, $2, $18::varchar,
+        CASE WHEN n.masked THEN $6::text ELSE $5::text END,
+        CASE WHEN n.masked THEN $7::text END,
+        CASE WHEN n.masked THEN $8::varchar[] ELSE '{}'::varchar[] END,
+        $19::jsonb, $20::uuid[], $3, $9
+    FROM numbered n
+), members_moved AS (
+    UPDATE conversation_members AS m SET activity_at = $9,
+        unread = m.unread + CASE WHEN $21::boolean AND m.user_id IS DISTINCT FROM $2
+                                 THEN 1 ELSE 0 END,
+        last_read_seq = CASE WHEN m.user_id = $2 THEN n.seq ELSE m.last_read_seq END
+    FROM numbered n WHERE m.conversation_id = n.id
+), alerted AS (
+    INSERT INTO message_alerts (user_id, due_at, created_at)
+    SELECT n.reader, $10::timestamptz, $9 FROM numbered n
+    WHERE $21 AND n.reader IS NOT NULL AND NOT EXISTS (
+        SELECT FROM realtime_presence p
+        WHERE p.user_id = n.reader AND p.seen_at > $11::timestamptz)
+    ON CONFLICT (user_id) DO NOTHING
+    RETURNING user_id
+), deferred AS (
+    INSERT INTO outbox (id, task_name, queue, args, run_at, created_at)
+    SELECT $12::uuid, $13::varchar, $14::varchar,
+        jsonb_build_object('user_id', a.user_id::text), $10, $9
+    FROM alerted a
+), allocated AS (
+    INSERT INTO realtime_streams AS s (user_id, last_seq)
+    SELECT u, 1 FROM numbered n, unnest(ARRAY[$2, n.reader]) AS u WHERE $17 ORDER BY u
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = s.last_seq + 1
+    RETURNING s.user_id, s.last_seq
+), stored AS (
+    INSERT INTO realtime_events (user_id, seq, type, data, created_at)
+    SELECT a.user_id, a.last_seq, 'message.new',
+        jsonb_set(CASE WHEN n.masked THEN $15::jsonb ELSE $16::jsonb END,
+                  '{seq}', to_jsonb(n.seq)),
+        $9
+    FROM allocated a, numbered n
+)
+SELECT n.seq, n.masked,
+    (SELECT array_agg(a.user_id ORDER BY a.user_id) FROM allocated a) AS users,
+    (SELECT array_agg(a.last_seq ORDER BY a.user_id) FROM allocated a) AS numbers
+FROM numbered n
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A new message before its number: the words as written and as shown before hire."""
+
+    shown: Message  # masked (if anything was hidden), numbered 0
+    written: str
+    client_token: str | None
+
+    @classmethod
+    def of(
+        cls,
+        conversation_id: uuid.UUID,
+        sender_id: uuid.UUID | None,
+        kind: MessageKind,
+        body: str,
+        data: dict[str, Any] | None,
+        attachment_ids: Sequence[uuid.UUID],
+        client_token: str | None,
+    ) -> _Draft:
+        hidden = masking.mask_contacts(body) if kind != MessageKind.SYSTEM and body else None
+        masked = hidden is not None and hidden.masked
+        shown = Message(
+            id=new_id(),
+            conversation_id=conversation_id,
+            seq=0,
+            sender_id=sender_id,
+            kind=kind,
+            body=hidden.text if hidden is not None and masked else body,
+            original_body=body if masked else None,
+            mask_kinds=sorted(map(str, hidden.kinds)) if hidden is not None and masked else [],
+            data=data or {},
+            attachment_ids=list(attachment_ids),
+            client_token=client_token,
+            created_at=clock.now(),
+            edited_at=None,
+            deleted_at=None,
+        )
+        return cls(shown, body, client_token)
+
+    def message(self, seq: int, *, masked: bool) -> Message:
+        """The message as stored: masked if the conversation still was (before hire)."""
+        columns = {c.key: getattr(self.shown, c.key) for c in Message.__table__.columns}
+        columns["seq"] = seq
+        if not masked:
+            columns.update(body=self.written, original_body=None, mask_kinds=[])
+        return Message(**columns)
+
+    def arguments(self, *, on_its_own: bool, events: tuple[str, str] = ("{}", "{}")) -> list[Any]:
+        """``_POST``'s parameters, in order."""
+        from mesteri.messaging.tasks import alert_unread  # the task module imports this one
+
+        shown = self.shown
+        now = shown.created_at
+        alert_due = now + timedelta(minutes=get_settings().message_alert_minutes)
+        return [
+            shown.conversation_id,
+            shown.sender_id,
+            self.client_token,
+            shown.id,
+            self.written,
+            shown.body,
+            shown.original_body,
+            shown.mask_kinds,
+            now,
+            alert_due,
+            presence.fresh_after(),
+            new_id(),
+            alert_unread.name,
+            alert_unread.queue,
+            *events,
+            on_its_own,
+            shown.kind,
+            _json(shown.data),
+            shown.attachment_ids,
+            # What people wrote counts as unread and alerts those who are away; the
+            # room's own story (system messages) reaches people as notifications.
+            shown.kind != MessageKind.SYSTEM,
+        ]
 
 
 async def _announce(
@@ -575,124 +596,24 @@ async def _announce(
         realtime.publish(session, [user], event, payload)
 
 
-# ---------------------------------------------------------------- a text message's hot path
-
-# ``do_post`` of a plain text message as one statement, its own transaction: the
-# conversation's number (its row lock), the message, both members' counters and inbox
-# order, the away reader's alert and its job, and the ``message.new`` event numbered in
-# both members' streams (locked in user-id order, as ``realtime.publish`` does at commit).
-# Every write follows ``numbered``: if the conversation is not the sender's, is closed, or
-# the client's token was used before, nothing is written and ``do_post`` says why. One
-# round trip instead of five (BEGIN, lock, insert, the events, COMMIT) and no ORM session
-# is most of a chat message's delivery time (``bench.realtime``).
-_QUICK_POST = """
-WITH numbered AS (
-    UPDATE conversations AS c SET last_seq = c.last_seq + 1, last_message_at = $9::timestamptz
-    WHERE c.id = $1::uuid AND c.state = 'open'
-      AND $2::uuid IN (c.client_id, c.pro_user_id)
-      AND NOT EXISTS (
-          SELECT FROM messages m
-          WHERE m.conversation_id = c.id AND m.sender_id = $2 AND m.client_token = $3::varchar)
-    RETURNING c.id, c.last_seq AS seq, c.unmasked_at IS NULL AS masked,
-        CASE WHEN c.client_id = $2 THEN c.pro_user_id ELSE c.client_id END AS reader
-), written AS (
-    INSERT INTO messages (id, conversation_id, seq, sender_id, kind, body, original_body,
-                          mask_kinds, data, attachment_ids, client_token, created_at)
-    SELECT $4::uuid, n.id, n.seq, $2, 'text',
-        CASE WHEN n.masked THEN $6::text ELSE $5::text END,
-        CASE WHEN n.masked THEN $7::text END,
-        CASE WHEN n.masked THEN $8::varchar[] ELSE '{}'::varchar[] END,
-        '{}'::jsonb, '{}'::uuid[], $3, $9
-    FROM numbered n
-), members_moved AS (
-    UPDATE conversation_members AS m SET activity_at = $9,
-        unread = m.unread + CASE WHEN m.user_id = $2 THEN 0 ELSE 1 END,
-        last_read_seq = CASE WHEN m.user_id = $2 THEN n.seq ELSE m.last_read_seq END
-    FROM numbered n WHERE m.conversation_id = n.id
-), alerted AS (
-    INSERT INTO message_alerts (user_id, due_at, created_at)
-    SELECT n.reader, $10::timestamptz, $9 FROM numbered n
-    WHERE NOT EXISTS (
-        SELECT FROM realtime_presence p
-        WHERE p.user_id = n.reader AND p.seen_at > $11::timestamptz)
-    ON CONFLICT (user_id) DO NOTHING
-    RETURNING user_id
-), deferred AS (
-    INSERT INTO outbox (id, task_name, queue, args, run_at, created_at)
-    SELECT $12::uuid, $13::varchar, $14::varchar,
-        jsonb_build_object('user_id', a.user_id::text), $10, $9
-    FROM alerted a
-), allocated AS (
-    INSERT INTO realtime_streams AS s (user_id, last_seq)
-    SELECT u, 1 FROM numbered n, unnest(ARRAY[$2, n.reader]) AS u ORDER BY u
-    ON CONFLICT (user_id) DO UPDATE SET last_seq = s.last_seq + 1
-    RETURNING s.user_id, s.last_seq
-), stored AS (
-    INSERT INTO realtime_events (user_id, seq, type, data, created_at)
-    SELECT a.user_id, a.last_seq, 'message.new',
-        jsonb_set(CASE WHEN n.masked THEN $15::jsonb ELSE $16::jsonb END,
-                  '{seq}', to_jsonb(n.seq)),
-        $9
-    FROM allocated a, numbered n
-)
-SELECT n.seq, n.masked,
-    (SELECT array_agg(a.user_id ORDER BY a.user_id) FROM allocated a) AS users,
-    (SELECT array_agg(a.last_seq ORDER BY a.user_id) FROM allocated a) AS numbers
-FROM numbered n
-"""
-
-
 async def do_post_text(
     writer: FastReader, conversation_id: uuid.UUID, principal: Principal, body: MessageIn
 ) -> PostedMessageOut | None:
-    """``do_post`` for a text without attachments, in one statement of its own.
+    """``do_post`` for a text without attachments: ``_POST`` in a transaction of its own.
 
     ``None`` when the statement wrote nothing: the caller then goes through ``do_post``,
     which tells what is wrong (not a member, closed, empty) or finds the earlier message
     of a retried ``client_token``."""
-    from mesteri.messaging.tasks import alert_unread  # the task module imports this one
-
     if not body.body or body.attachment_ids:
         return None
-    now = clock.now()
-    hidden = masking.mask_contacts(body.body)
-    shown = Message(
-        id=new_id(),
-        conversation_id=conversation_id,
-        seq=0,
-        sender_id=principal.user_id,
-        kind=MessageKind.TEXT,
-        body=hidden.text if hidden.masked else body.body,
-        mask_kinds=sorted(map(str, hidden.kinds)) if hidden.masked else [],
-        data={},
-        attachment_ids=[],
-        created_at=now,
-        edited_at=None,
-        deleted_at=None,
+    draft = _Draft.of(
+        conversation_id, principal.user_id, MessageKind.TEXT, body.body, None, (), body.client_token
     )
-    masked = message_out(shown, {}).model_dump(mode="json")
+    masked = message_out(draft.shown, {}).model_dump(mode="json")
     plain = {**masked, "body": body.body, "masked": False, "mask_kinds": []}
-    alert_due = now + timedelta(minutes=get_settings().message_alert_minutes)
+    events = (_json(masked), _json(plain))
     try:
-        row = await writer.fetch_one(
-            _QUICK_POST,
-            conversation_id,
-            principal.user_id,
-            body.client_token,
-            shown.id,
-            body.body,
-            shown.body,
-            body.body if hidden.masked else None,
-            shown.mask_kinds,
-            now,
-            alert_due,
-            presence.fresh_after(),
-            new_id(),
-            alert_unread.name,
-            alert_unread.queue,
-            _json(masked),
-            _json(plain),
-        )
+        row = await writer.fetch_one(_POST, *draft.arguments(on_its_own=True, events=events))
     except asyncpg.UniqueViolationError:  # a retry racing its first send: do_post finds it
         return None
     if row is None:
@@ -700,7 +621,7 @@ async def do_post_text(
     event = {**(masked if row["masked"] else plain), "seq": row["seq"]}
     numbers = dict(zip(row["users"], row["numbers"], strict=True))
     realtime.send_stored("message.new", event, numbers)
-    return PostedMessageOut(**event, notice=_notice(shown) if row["masked"] else None)
+    return PostedMessageOut(**event, notice=_notice(draft.shown) if row["masked"] else None)
 
 
 def _json(data: dict[str, Any]) -> str:
