@@ -43,6 +43,7 @@ from mesteri.config import get_settings
 from mesteri.disputes import service as disputes
 from mesteri.jobs import service as jobs
 from mesteri.kit import audit, clock, realtime
+from mesteri.kit import jobs as background
 from mesteri.kit.db import FastReader, ReadSession, WriteSession
 from mesteri.kit.i18n import get_language, lazy, translations
 from mesteri.kit.ids import new_id
@@ -501,11 +502,10 @@ FROM numbered n
 
 @dataclass(frozen=True, slots=True)
 class _Draft:
-    """A new message before its number: the words as written and as shown before hire."""
+    """A new message before its number, as shown before hire (masked if anything was
+    hidden; numbered 0)."""
 
-    shown: Message  # masked (if anything was hidden), numbered 0
-    written: str
-    client_token: str | None
+    shown: Message
 
     @classmethod
     def of(
@@ -520,23 +520,29 @@ class _Draft:
     ) -> _Draft:
         hidden = masking.mask_contacts(body) if kind != MessageKind.SYSTEM and body else None
         masked = hidden is not None and hidden.masked
-        shown = Message(
-            id=new_id(),
-            conversation_id=conversation_id,
-            seq=0,
-            sender_id=sender_id,
-            kind=kind,
-            body=hidden.text if hidden is not None and masked else body,
-            original_body=body if masked else None,
-            mask_kinds=sorted(map(str, hidden.kinds)) if hidden is not None and masked else [],
-            data=data or {},
-            attachment_ids=list(attachment_ids),
-            client_token=client_token,
-            created_at=clock.now(),
-            edited_at=None,
-            deleted_at=None,
+        return cls(
+            Message(
+                id=new_id(),
+                conversation_id=conversation_id,
+                seq=0,
+                sender_id=sender_id,
+                kind=kind,
+                body=hidden.text if hidden is not None and masked else body,
+                original_body=body if masked else None,
+                mask_kinds=sorted(map(str, hidden.kinds)) if hidden is not None and masked else [],
+                data=data or {},
+                attachment_ids=list(attachment_ids),
+                client_token=client_token,
+                created_at=clock.now(),
+                edited_at=None,
+                deleted_at=None,
+            )
         )
-        return cls(shown, body, client_token)
+
+    @property
+    def written(self) -> str:
+        shown = self.shown
+        return shown.body if shown.original_body is None else shown.original_body
 
     def message(self, seq: int, *, masked: bool) -> Message:
         """The message as stored: masked if the conversation still was (before hire)."""
@@ -552,26 +558,29 @@ class _Draft:
 
         shown = self.shown
         now = shown.created_at
-        alert_due = now + timedelta(minutes=get_settings().message_alert_minutes)
+        # The alert's job, if the statement writes one (its ``user_id`` is the reader's).
+        job = background.outbox_row(
+            alert_unread, run_at=now + timedelta(minutes=get_settings().message_alert_minutes)
+        )
         return [
             shown.conversation_id,
             shown.sender_id,
-            self.client_token,
+            shown.client_token,
             shown.id,
             self.written,
             shown.body,
             shown.original_body,
             shown.mask_kinds,
             now,
-            alert_due,
+            job["run_at"],
             presence.fresh_after(),
-            new_id(),
-            alert_unread.name,
-            alert_unread.queue,
+            job["id"],
+            job["task_name"],
+            job["queue"],
             *events,
             on_its_own,
             shown.kind,
-            _json(shown.data),
+            json.dumps(shown.data),
             shown.attachment_ids,
             # What people wrote counts as unread and alerts those who are away; the
             # room's own story (system messages) reaches people as notifications.
@@ -609,9 +618,12 @@ async def do_post_text(
     draft = _Draft.of(
         conversation_id, principal.user_id, MessageKind.TEXT, body.body, None, (), body.client_token
     )
-    masked = message_out(draft.shown, {}).model_dump(mode="json")
-    plain = {**masked, "body": body.body, "masked": False, "mask_kinds": []}
-    events = (_json(masked), _json(plain))
+    # The event both ways: the statement knows whether the job is still before hire.
+    masked, plain = (
+        message_out(draft.message(0, masked=hiding), {}).model_dump(mode="json")
+        for hiding in (True, False)
+    )
+    events = (json.dumps(masked), json.dumps(plain))
     try:
         row = await writer.fetch_one(_POST, *draft.arguments(on_its_own=True, events=events))
     except asyncpg.UniqueViolationError:  # a retry racing its first send: do_post finds it
@@ -622,10 +634,6 @@ async def do_post_text(
     numbers = dict(zip(row["users"], row["numbers"], strict=True))
     realtime.send_stored("message.new", event, numbers)
     return PostedMessageOut(**event, notice=_notice(draft.shown) if row["masked"] else None)
-
-
-def _json(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- edits

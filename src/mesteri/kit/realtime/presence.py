@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Uuid, delete, func, select, text
+from sqlalchemy import Uuid, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -147,20 +147,6 @@ async def leave_node(conn: AsyncConnection, node_id: uuid.UUID) -> list[uuid.UUI
     if users:
         await _keep_last_seen(conn, users, clock.wall_now())
     return users
-
-
-def online_clause(
-    user_id: ColumnElement[uuid.UUID], seen_after: ColumnElement[datetime] | None = None
-) -> ColumnElement[bool]:
-    """SQL: the user in ``user_id`` has a WebSocket open somewhere — for statements that
-    act only on users who are away, in the same round trip. A statement built once passes
-    ``seen_after`` as a parameter, bound to ``fresh_after()`` when it runs."""
-    since = fresh_after() if seen_after is None else seen_after
-    return (
-        select(PresenceRow.user_id)
-        .where(PresenceRow.user_id == user_id, PresenceRow.seen_at > since)
-        .exists()
-    )
 
 
 async def online_among(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
