@@ -10,7 +10,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from mesteri.kit.db import libpq_url
-from mesteri.kit.notify import Notifier
+from mesteri.kit.notify import Notifier, WakeUp
 
 CHANNEL = "mesteri_test_notify"
 
@@ -77,3 +77,23 @@ async def test_a_lost_connection_is_replaced_at_the_next_send(
     while got[-1] != "after":
         got.append(await asyncio.wait_for(heard.get(), timeout=10))
     assert got[0] == "first"
+
+
+async def test_a_burst_of_wake_ups_sends_two_and_loses_none(
+    live_database_url: str, heard: asyncio.Queue[str]
+) -> None:
+    notifier = Notifier()
+    notifier.configure(live_database_url)
+    wake_up = WakeUp(notifier, CHANNEL, gap=0.05)
+    try:
+        for _ in range(50):  # one loop turn: the first goes at once, the rest at the gap's end
+            wake_up.post()
+        assert await _drained(heard, 2) == ["", ""]
+        await asyncio.sleep(0.2)  # the gap is over: the next one goes at once
+        assert heard.empty()
+        wake_up.post()
+        assert await _drained(heard, 1) == [""]
+    finally:
+        await notifier.close()
+    await asyncio.sleep(0.2)
+    assert heard.empty()

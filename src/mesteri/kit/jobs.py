@@ -7,9 +7,10 @@ transaction, so a job deferred by a request that rolls back never exists. A rela
 row dispatched: the hand-off happens exactly once. Timers are outbox rows whose
 ``run_at`` lies in the future of the application clock, so they survive restarts and
 obey the test clock. A transaction that wrote a job due now wakes the relay right after
-it commits (``kit.notify``: a NOTIFY of its own, not inside the transaction), so
-immediate jobs start within milliseconds; a one-second tick catches timers that came due,
-and any wake-up that was lost.
+it commits (``kit.notify``: a NOTIFY of its own, not inside the transaction, at most one
+per ``WAKE_GAP_SECONDS`` from each process however many commits wrote jobs), so immediate
+jobs start within a few tens of milliseconds; a one-second tick catches timers that came
+due, and any wake-up that was lost.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from mesteri.kit.ids import new_id
 log = logging.getLogger(__name__)
 
 OUTBOX_CHANNEL = "mesteri_outbox"
+# One relay pass takes every due row: a wake-up per commit would only cost the database
+# a NOTIFY transaction each (one per escrow release, say).
+WAKE_GAP_SECONDS = 0.02
 
 # Tasks are declared on this app at import time; ``configure`` binds it to the database.
 registry = procrastinate.App(connector=InMemoryConnector())
@@ -201,6 +205,7 @@ async def drain(engine: AsyncEngine, app: procrastinate.App) -> None:
 # ---------------------------------------------------------------- waking the relay
 
 _WAKE = "mesteri.wake_relay"  # session.info: a job due now was written
+_relay_wake_up = notify.WakeUp(notify.notifier, OUTBOX_CHANNEL, gap=WAKE_GAP_SECONDS)
 
 
 @event.listens_for(Session, "before_flush")
@@ -216,7 +221,7 @@ def _wake_relay(session: Session) -> None:
     # After the commit, not from a trigger inside it (``kit.notify`` says why); if the
     # wake-up is lost, the relay's tick still finds the job.
     if session.info.pop(_WAKE, False):
-        notify.notifier.post(OUTBOX_CHANNEL, [""])
+        _relay_wake_up.post()
 
 
 @event.listens_for(Session, "after_rollback")

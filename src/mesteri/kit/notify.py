@@ -12,6 +12,8 @@ receivers catch up from tables (event streams, the outbox) anyway.
 ``post`` hands notifications over without waiting. One task per process sends them in
 the order they came, everything that piled up while it was sending in one statement;
 identical ones in a batch arrive once (as PostgreSQL does within a transaction).
+``WakeUp`` is for a receiver that reads a table anyway (the outbox relay): it sends at
+most one wake-up per short gap, however many commits ask for one.
 """
 
 from __future__ import annotations
@@ -134,3 +136,41 @@ class Notifier:
 
 # One per process: the api's requests and the worker's jobs both post here.
 notifier = Notifier()
+
+
+class WakeUp:
+    """Wake-ups on ``channel`` for a receiver that reads a table when woken: many in a
+    short time tell it nothing more than one. The first goes out at once; those asked
+    for within ``gap`` seconds of it fold into one sent when the gap ends, so none is
+    lost and a busy process sends at most one every ``gap`` seconds instead of one per
+    commit (each NOTIFY is a transaction of its own on the server: measured in
+    ``bench/README.md``, escrow releases)."""
+
+    def __init__(self, notifier: Notifier, channel: str, *, gap: float) -> None:
+        self.notifier = notifier
+        self.channel = channel
+        self.gap = gap
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sent_at = float("-inf")
+        self._timer: asyncio.TimerHandle | None = None
+
+    def post(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # committed outside the event loop: the receiver's tick finds it
+            return
+        if loop is not self._loop:  # times and timers belong to one loop
+            self._loop, self._sent_at, self._timer = loop, float("-inf"), None
+        if self._timer is not None:
+            return  # the one at the end of the gap covers this one
+        wait = self._sent_at + self.gap - loop.time()
+        if wait <= 0:
+            self._send()
+        else:
+            self._timer = loop.call_later(wait, self._send)
+
+    def _send(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        self._sent_at = self._loop.time()
+        self.notifier.post(self.channel, [""])

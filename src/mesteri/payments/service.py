@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -660,8 +660,9 @@ _LOCK_FOR_RELEASE = (
     .where(_holds.id == bindparam("hold_id"))
     .with_for_update()
 )
-# One JSON document per release, serialised once (ids and times as text).
-_HOLD_RELEASE = text("SELECT hold_release(CAST(:release AS jsonb))")
+# One JSON document per release, serialised once (ids and times as text); sent through
+# the driver, as its result is nothing the ORM needs to read.
+_HOLD_RELEASE = "SELECT hold_release($1::jsonb)"
 
 
 async def _lock_for_release(session: WriteSession, hold_id: uuid.UUID) -> HeldMoney:
@@ -699,8 +700,11 @@ async def _write_release(
     await session.flush()
     if any(job["run_at"] <= now for job in outbox):
         jobs.wake_relay_after_commit(session)  # the transfer job, written by the SQL
+    # In the session's transaction: the hold's lock was its statement.
+    raw = await (await session.connection()).get_raw_connection()
+    driver: Any = raw.driver_connection
     with ledger.insufficient_funds():
-        await session.execute(_HOLD_RELEASE, {"release": json.dumps(release, default=str)})
+        await driver.execute(_HOLD_RELEASE, json.dumps(release, default=str))
     _refresh_loaded_hold(session, hold.id, values)
 
 
