@@ -9,8 +9,9 @@ import uuid
 from sqlalchemy import func, select
 
 from mesteri.kit.db import create_engine, session_factories, unit_of_work
-from mesteri.payments import service
-from mesteri.payments.models import LedgerEntry, Transfer
+from mesteri.kit.ids import new_id
+from mesteri.payments import ledger, service
+from mesteri.payments.models import AccountKind, EntryKind, LedgerEntry, Transfer
 from mesteri.payments.sandbox.provider import INSUFFICIENT_FUNDS_CARD
 from tests.conftest import LiveApp
 from tests.fixtures.accounts import bearer
@@ -265,3 +266,36 @@ async def test_twenty_concurrent_releases_release_once(desk: Desk, live_database
     assert releases == 1
     assert transfers == [("sent",)]
     assert (await desk.wallet())["pending"] == 90_000
+
+
+async def test_a_release_the_escrow_cannot_cover_is_refused_and_writes_nothing(
+    desk: Desk,
+) -> None:
+    hold = await desk.funded_hold(100_000)
+    currency = hold["currency"]
+    escrow = ledger.owned(AccountKind.ESCROW, uuid.UUID(hold["id"]), currency)
+    # One unit taken out of the escrow by a (mistaken) entry: the hold still says 100 000.
+    async with unit_of_work(desk.live.app.state.write_sessions) as session:
+        await ledger.post(
+            session,
+            EntryKind.REVERSAL,
+            [(escrow, -1), (ledger.platform(AccountKind.PLATFORM_REVENUE, currency), 1)],
+            cause=ledger.Cause("entry", new_id(), hold_id=uuid.UUID(hold["id"])),
+            idempotency_key=f"test:drain-escrow:{hold['id']}",
+        )
+
+    refused = await desk.http.post(
+        f"{API}/admin/holds/{hold['id']}/release", headers=bearer(desk.staff)
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "insufficient_funds"
+    assert (await desk.get_hold(hold["id"]))["state"] == "held"
+    async with desk.live.engine.connect() as conn:
+        releases = await conn.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "release")
+        )
+        transfers = await conn.scalar(select(func.count()).select_from(Transfer))
+    assert (releases, transfers) == (0, 0)
+    async with desk.live.app.state.read_sessions() as session:
+        assert await ledger.balance(session, escrow) == 99_999
+    assert (await desk.wallet())["pending"] == 0
