@@ -15,7 +15,8 @@ measures, with ``--clients`` (default 8) concurrent clients against one PostgreS
   endpoint (``parse_webhook`` + ``do_handle_event``, in their own transaction, without the
   HTTP layer) → ``service.release``.
 
-pgbench and the ledger alternate for ``--rounds`` rounds; medians are reported. Goal
+pgbench and the ledger alternate for ``--rounds`` rounds; medians are reported. Each
+database is vacuumed (``VACUUM (ANALYZE)``, not measured) before each measured run. Goal
 (informational, never a failing exit code): release postings per second at least 1/3 of
 pgbench's tps. After the runs the ledger's invariants are checked with SQL; the exit code
 is non-zero only if one is violated or something broke. Figures also go to
@@ -314,6 +315,20 @@ async def pgbench_init(pgbench: str, sock: Socket, scale: int) -> None:
     )
     if done.returncode != 0:
         raise BenchError(f"pgbench -i failed ({done.returncode}):\n{done.stderr[-2000:]}")
+
+
+async def vacuum(url: str) -> None:
+    """``VACUUM (ANALYZE)`` a database before a measured run (not measured): the run then
+    measures its own work, not autovacuum catching up with what the preparation wrote
+    (tens of thousands of funded holds), which otherwise started at random in later
+    rounds. pgbench, without ``-n``, vacuums its tables before a run too."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("VACUUM (ANALYZE)", timeout=600)
+    finally:
+        await conn.close()
 
 
 def _conn_args(sock: Socket) -> list[str]:
@@ -932,6 +947,7 @@ async def measure(opts: Options, sock: Socket, pgbench: str | None) -> dict[str,
         for round_no in range(1, opts.rounds + 1):
             tag = f"  round {round_no}/{opts.rounds}"
             if pgbench is not None:
+                await vacuum(sock.url(PGBENCH_DB))
                 pg = await pgbench_run(opts, pgbench, sock, postmaster)
                 runs["pgbench"].append(pg)
                 say(f"{tag} pgbench tpcb-like {_line(pg)}")
@@ -941,6 +957,7 @@ async def measure(opts: Options, sock: Socket, pgbench: str | None) -> dict[str,
             stock = min(opts.max_holds, int(estimate * opts.duration * margin) + 4 * opts.clients)
             holds, prep_rate = await prepare_holds(ledger, opts.clients, stock)
             await ledger.roll_up()  # the captures' platform lines: not the releases' work
+            await vacuum(ledger_url)
             preparation.append({"holds": stock, "per_s": round(prep_rate, 1)})
             result, cpu, activity, done = await measured(
                 opts, ledger, ledger_url, postmaster, "release", holds
@@ -952,6 +969,7 @@ async def measure(opts: Options, sock: Socket, pgbench: str | None) -> dict[str,
             say(f"{tag} release postings {_line(rel)}  ({stock} holds prepared)")
 
             if not opts.skip_cycles:
+                await vacuum(ledger_url)
                 result, cpu, activity, done = await measured(
                     opts, ledger, ledger_url, postmaster, "cycle"
                 )
