@@ -7,12 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from mesteri.kit.realtime import CLOSE_AUTH, CLOSE_SESSION_ENDED
+from mesteri.messaging import service
+from mesteri.messaging.models import MessageKind
 from tests.conftest import PASSWORD
 from tests.fixtures.chat import Chat, Socket, make_chat, post
 from tests.messaging.conftest import Served
@@ -268,3 +272,63 @@ async def test_messages_can_be_sent_over_the_socket(served: Served, chat: Chat) 
     assert [m["id"] for m in listed.json()["items"] if m["kind"] == "text"] == [message["id"]]
     for socket in (pro, client):
         await socket.close()
+
+
+async def _until_one_waits_for_a_lock(database_url: str) -> None:
+    watcher = await asyncpg.connect(database_url)
+    try:
+        async with asyncio.timeout(10):
+            while True:  # until one waits; the timeout ends a hang
+                if await watcher.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                ):
+                    return
+                await asyncio.sleep(0.02)
+    finally:
+        await watcher.close()
+
+
+async def test_a_retry_racing_its_first_send_answers_with_the_first_message(
+    served: Served, chat: Chat
+) -> None:
+    """The first send's transaction is still open when its retry comes in on another
+    connection: the retry waits for it, then meets the taken client token as a unique
+    violation (its own check could not see the first message yet) and answers, through
+    the full path, with the first message instead of a second one or an error."""
+    draft = service._Draft.of(
+        uuid.UUID(chat.conversation_id),
+        uuid.UUID(chat.pro.user_id),
+        MessageKind.TEXT,
+        "Bună ziua",
+        None,
+        (),
+        "t-race",
+    )
+    first = await asyncpg.connect(served.database_url)
+    pro = await Socket.open(served.base_url, chat.pro.token)
+    try:
+        async with first.transaction():  # the first send, as do_post_text runs it
+            assert await first.fetchrow(service._POST, *draft.arguments(on_its_own=True))
+            await pro.send(
+                {
+                    "type": "send",
+                    "ref": "retry",
+                    "conversation_id": chat.conversation_id,
+                    "body": "Bună ziua",
+                    "client_token": "t-race",
+                }
+            )
+            await _until_one_waits_for_a_lock(served.database_url)
+        (sent,) = await pro.wait_for("sent")
+        stored = await first.fetchval(
+            "SELECT count(*) FROM messages WHERE conversation_id = $1 AND client_token = $2",
+            uuid.UUID(chat.conversation_id),
+            "t-race",
+        )
+    finally:
+        await first.close()
+        await pro.close()
+    assert sent["data"]["ref"] == "retry"
+    assert sent["data"]["message"]["id"] == str(draft.shown.id)
+    assert stored == 1
