@@ -102,6 +102,15 @@ async def unit_of_work(factory: async_sessionmaker[WriteSession]) -> AsyncIterat
             await session.commit()
 
 
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under ``session``, for a hot statement whose result the ORM
+    need not see. It is in the session's transaction only once a statement of the session
+    has begun it (the driver sends ``BEGIN`` lazily, before the first one); flush first
+    if the session holds pending writes."""
+    raw = await (await session.connection()).get_raw_connection()
+    return raw.driver_connection
+
+
 async def _write_session(request: Request) -> AsyncIterator[WriteSession]:
     async with unit_of_work(request.app.state.write_sessions) as session:
         yield session

@@ -44,7 +44,7 @@ from mesteri.disputes import service as disputes
 from mesteri.jobs import service as jobs
 from mesteri.kit import audit, clock, realtime
 from mesteri.kit import jobs as background
-from mesteri.kit.db import FastReader, ReadSession, WriteSession
+from mesteri.kit.db import FastReader, ReadSession, WriteSession, driver_connection
 from mesteri.kit.i18n import get_language, lazy, translations
 from mesteri.kit.ids import new_id
 from mesteri.kit.pagination import decode_cursor, encode_cursor
@@ -417,8 +417,7 @@ async def append(
     live event at commit."""
     draft = _Draft.of(conversation.id, sender_id, kind, body, data, attachment_ids, client_token)
     await session.flush()  # the statement goes through the driver: no autoflush
-    raw = await (await session.connection()).get_raw_connection()
-    driver: Any = raw.driver_connection  # asyncpg's, in the caller's transaction
+    driver = await driver_connection(session)  # the caller's lock began the transaction
     row = await driver.fetchrow(_POST, *draft.arguments(on_its_own=False))
     message = draft.message(row["seq"], masked=row["masked"])
     make_transient_to_detached(message)

@@ -25,7 +25,7 @@ from sqlalchemy.orm.util import identity_key
 
 from mesteri.config import Settings, get_settings
 from mesteri.kit import clock, events, jobs
-from mesteri.kit.db import ReadSession, WriteSession
+from mesteri.kit.db import ReadSession, WriteSession, driver_connection
 from mesteri.kit.errors import InvalidInputError
 from mesteri.kit.ids import new_id
 from mesteri.kit.money import Money
@@ -700,9 +700,7 @@ async def _write_release(
     await session.flush()
     if any(job["run_at"] <= now for job in outbox):
         jobs.wake_relay_after_commit(session)  # the transfer job, written by the SQL
-    # In the session's transaction: the hold's lock was its statement.
-    raw = await (await session.connection()).get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await driver_connection(session)  # the hold's lock began the transaction
     with ledger.insufficient_funds():
         await driver.execute(_HOLD_RELEASE, json.dumps(release, default=str))
     _refresh_loaded_hold(session, hold.id, values)
