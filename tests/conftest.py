@@ -157,7 +157,7 @@ def app(settings: Settings, database_url: str, connection: AsyncConnection) -> A
         expire_on_commit=False,
         join_transaction_mode="create_savepoint",
     )
-    application.state.fast_reader = ConnectionReader(lambda: _same_connection(connection))
+    application.state.fast_statements = ConnectionStatements(lambda: _same_connection(connection))
     application.state.limiter = RateLimiter()
     application.state.head_revision = head_revision()
     senders.configure(None, settings.mail_from)
@@ -239,7 +239,7 @@ async def live(settings: Settings, live_database_url: str) -> AsyncIterator[Live
     application = create_app(settings, database_url=live_database_url)
     application.state.engine = eng
     application.state.read_sessions, application.state.write_sessions = session_factories(eng)
-    application.state.fast_reader = ConnectionReader(autocommit(eng).connect)
+    application.state.fast_statements = ConnectionStatements(autocommit(eng).connect)
     application.state.limiter = RateLimiter()
     application.state.head_revision = head_revision()
     jobs.bind_sessions(application.state.write_sessions)
@@ -289,8 +289,8 @@ def install_sandbox(settings: Settings, application: Any) -> None:
     )
 
 
-class ConnectionReader:
-    """The app's fast reader over a SQLAlchemy connection (the test's own, or a pooled one)."""
+class ConnectionStatements:
+    """The app's fast statements over a SQLAlchemy connection (the test's own, or a pooled one)."""
 
     def __init__(self, connect: Callable[[], AbstractAsyncContextManager[AsyncConnection]]):
         self._connect = connect

@@ -31,7 +31,7 @@ from mesteri.jobs import api as jobs_api
 from mesteri.jobs import pages as jobs_pages
 from mesteri.kit import clock, jobs, notify, realtime
 from mesteri.kit.db import (
-    PoolReader,
+    DriverPool,
     create_engine,
     libpq_url,
     session_factories,
@@ -89,9 +89,9 @@ def create_app(
         )
         app.state.engine = engine
         app.state.read_sessions, app.state.write_sessions = session_factories(engine)
-        fast_reader = PoolReader(url, settings.db_fast_pool_size)
-        await fast_reader.open()
-        app.state.fast_reader = fast_reader
+        fast_statements = DriverPool(url, settings.db_fast_pool_size)
+        await fast_statements.open()
+        app.state.fast_statements = fast_statements
         app.state.limiter = RateLimiter(settings.redis_url)
         app.state.head_revision = head_revision()
         async with unit_of_work(app.state.write_sessions) as session:
@@ -136,7 +136,7 @@ def create_app(
                 await background
             await job_app.close_async()
             await notify.notifier.close()
-            await fast_reader.close()
+            await fast_statements.close()
             await engine.dispose()
 
     app = FastAPI(

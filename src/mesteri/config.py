@@ -130,7 +130,8 @@ class Settings(BaseSettings):
     # No overflow by default: under bursts, overflow connections are opened and closed per
     # request, which costs far more than waiting a moment for a pooled one (see bench/).
     db_max_overflow: int = Field(default=0, ge=0)
-    # Connections of the driver-level pool that authenticates API calls (kit.db.PoolReader).
+    # Connections of the driver-level pool that authenticates API calls and posts chat
+    # texts (kit.db.DriverPool).
     db_fast_pool_size: int = Field(default=4, ge=1)
     access_token_minutes: int = 15
     refresh_token_days: int = 30

@@ -385,7 +385,7 @@ async def test_logout_and_logout_everywhere(client: httpx.AsyncClient) -> None:
 async def test_me_is_one_query(client: httpx.AsyncClient, app: Any, connection: Any) -> None:
     auth = await register(client)
     fast_reads: list[str] = []
-    reader = app.state.fast_reader
+    reader = app.state.fast_statements
     original = reader.fetch_one
 
     async def counting(sql: str, *args: Any) -> Any:

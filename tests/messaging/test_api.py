@@ -458,7 +458,7 @@ async def test_posting_a_message_runs_a_fixed_number_of_statements(
 
     buyer, _pro, conversation = talk
     await _send(client, buyer, conversation["id"], "încălzire")  # the pro's alert is due
-    driver = app.state.fast_reader.statements
+    driver = app.state.fast_statements.statements
     driver.clear()
     with count_queries(engine) as statements:
         sent = await _send(client, buyer, conversation["id"], "Bună ziua")

@@ -1,6 +1,6 @@
 """Who is calling: FastAPI dependencies for the API (bearer tokens) and pages (cookie).
 
-Authentication is one statement through the driver (``FastReader``) that yields an
+Authentication is one statement through the driver (``FastStatements``) that yields an
 ``Identity`` snapshot. Read-only endpoints answer from it (``ReadingUser``); endpoints
 that change things load the ORM ``User`` in the request's transaction (``CurrentUser``),
 so services can change it.
@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mesteri.accounts import service
 from mesteri.accounts.models import User
 from mesteri.accounts.service import ClientInfo, Identity, Principal
-from mesteri.kit.db import DbWrite, FastReader, WriteSession
+from mesteri.kit.db import DbWrite, FastStatements, WriteSession
 from mesteri.kit.errors import NotAuthenticatedError
 from mesteri.kit.ratelimit import RateLimiter
 
@@ -38,8 +38,8 @@ def rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-def _reader(request: Request) -> FastReader:
-    reader: FastReader = request.app.state.fast_reader
+def _reader(request: Request) -> FastStatements:
+    reader: FastStatements = request.app.state.fast_statements
     return reader
 
 

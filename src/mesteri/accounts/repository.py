@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from mesteri.accounts.models import AuthSession, OtpChallenge, RefreshToken, User
 from mesteri.kit import realtime
-from mesteri.kit.db import FastReader, ReadSession, WriteSession
+from mesteri.kit.db import FastStatements, ReadSession, WriteSession
 
 
 async def user_by_login(session: ReadSession, login: str) -> User | None:
@@ -21,7 +21,7 @@ async def user_by_login(session: ReadSession, login: str) -> User | None:
 
 
 # Authentication runs on every API call, so it is one statement through the driver
-# (``FastReader``): a live session (not revoked, not expired) joined to its active user.
+# (``FastStatements``): a live session (not revoked, not expired) joined to its active user.
 _IDENTITY = """
     SELECT u.id, u.email, u.phone, u.first_name, u.last_name, u.language, u.roles, u.state,
            u.email_verified_at, u.phone_verified_at, u.totp_enabled_at, u.created_at,
@@ -34,13 +34,13 @@ _IDENTITY_BY_WEB_TOKEN = _IDENTITY + " AND s.web_token_hash = $2"
 
 
 async def identity_by_session(
-    reader: FastReader, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
+    reader: FastStatements, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
 ) -> Mapping[str, Any] | None:
     return await reader.fetch_one(_IDENTITY_BY_SESSION, now, session_id, user_id)
 
 
 async def identity_by_web_token(
-    reader: FastReader, token_hash: str, now: datetime
+    reader: FastStatements, token_hash: str, now: datetime
 ) -> Mapping[str, Any] | None:
     return await reader.fetch_one(_IDENTITY_BY_WEB_TOKEN, now, token_hash)
 

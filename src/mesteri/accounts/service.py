@@ -62,7 +62,7 @@ from mesteri.accounts.models import (
 from mesteri.config import SUPPORTED_LANGUAGES, Settings, get_settings
 from mesteri.kit import audit, clock, i18n, realtime
 from mesteri.kit.crypto import FieldCipher
-from mesteri.kit.db import FastReader, ReadSession, WriteSession
+from mesteri.kit.db import FastStatements, ReadSession, WriteSession
 from mesteri.kit.errors import NotFoundError, PermissionDeniedError
 from mesteri.kit.ids import new_id
 from mesteri.kit.ratelimit import RateLimiter
@@ -407,7 +407,7 @@ async def do_refresh(
     return IssuedTokens(access, new_refresh, ttl, auth.id)
 
 
-async def access_identity(reader: FastReader, access_token: str) -> Identity:
+async def access_identity(reader: FastStatements, access_token: str) -> Identity:
     """Who holds this access token: its session must be live and its user active."""
     user_id, session_id = decode_access_token(access_token, get_settings())
     row = await repo.identity_by_session(reader, user_id, session_id, clock.now())
@@ -416,7 +416,7 @@ async def access_identity(reader: FastReader, access_token: str) -> Identity:
     return Identity(**row)
 
 
-async def access_web_identity(reader: FastReader, web_token: str) -> Identity | None:
+async def access_web_identity(reader: FastStatements, web_token: str) -> Identity | None:
     row = await repo.identity_by_web_token(reader, token_hash(web_token), clock.now())
     return Identity(**row) if row else None
 

@@ -128,12 +128,12 @@ DbWrite = Annotated[WriteSession, Depends(_write_session, scope="function")]
 DbRead = Annotated[ReadSession, Depends(_read_session, scope="function")]
 
 
-class FastReader(Protocol):
-    """One-statement reads straight through the driver, for the few hot paths where the
-    ORM's per-call cost dominates (authenticating every API call). Measured: ~0.2 ms of
-    CPU per lookup against ~0.6 ms through an ORM session. Statements use the driver's
-    ``$1`` placeholders. A statement that writes is its own transaction (a chat
-    message's, ``messaging.service.do_post_text``)."""
+class FastStatements(Protocol):
+    """One statement straight through the driver, for the few hot paths where the ORM's
+    per-call cost dominates: authenticating every API call (measured: ~0.2 ms of CPU per
+    lookup against ~0.6 ms through an ORM session) and posting a chat text, a statement
+    that writes and is its own transaction (``messaging.service.do_post_text``).
+    Statements use the driver's ``$1`` placeholders."""
 
     async def fetch_one(self, sql: str, *args: Any) -> Mapping[str, Any] | None: ...
 
@@ -144,8 +144,8 @@ async def _keep_session(_connection: Any) -> None:
     query — asyncpg's default is a round trip after every statement."""
 
 
-class PoolReader:
-    """The app's fast reader: a small asyncpg pool of its own (autocommit by nature)."""
+class DriverPool:
+    """The app's fast statements: a small asyncpg pool of its own (autocommit by nature)."""
 
     def __init__(self, url: str, size: int) -> None:
         self._url = libpq_url(url)  # asyncpg takes libpq URLs, ?host=/socket/dir too

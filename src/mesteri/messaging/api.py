@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import RedirectResponse
 
 from mesteri.accounts.deps import Client, CurrentPrincipal, Limiter, StaffPrincipal
-from mesteri.kit.db import DbRead, DbWrite, FastReader
+from mesteri.kit.db import DbRead, DbWrite, FastStatements
 from mesteri.kit.pagination import Page
 from mesteri.messaging import service
 from mesteri.messaging.models import Conversation, Message
@@ -149,7 +149,7 @@ async def post_message(
     e-mail addresses and links are hidden for the reader (``masked``; ``notice`` says
     why). Send a ``client_token`` to make retries safe."""
     await limiter.hit(SEND_RATE, f"message:{principal.user_id}")
-    writer: FastReader = request.app.state.fast_reader
+    writer: FastStatements = request.app.state.fast_statements
     quick = await service.do_post_text(writer, conversation_id, principal, body)
     if quick is not None:
         return quick

@@ -44,7 +44,7 @@ from mesteri.disputes import service as disputes
 from mesteri.jobs import service as jobs
 from mesteri.kit import audit, clock, realtime
 from mesteri.kit import jobs as background
-from mesteri.kit.db import FastReader, ReadSession, WriteSession, driver_connection
+from mesteri.kit.db import FastStatements, ReadSession, WriteSession, driver_connection
 from mesteri.kit.i18n import get_language, lazy, translations
 from mesteri.kit.ids import new_id
 from mesteri.kit.pagination import decode_cursor, encode_cursor
@@ -605,7 +605,7 @@ async def _announce(
 
 
 async def do_post_text(
-    writer: FastReader, conversation_id: uuid.UUID, principal: Principal, body: MessageIn
+    writer: FastStatements, conversation_id: uuid.UUID, principal: Principal, body: MessageIn
 ) -> PostedMessageOut | None:
     """``do_post`` for a text without attachments: ``_POST`` in a transaction of its own.
 

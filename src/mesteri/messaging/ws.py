@@ -28,7 +28,7 @@ from mesteri.accounts.deps import SESSION_COOKIE
 from mesteri.accounts.service import Identity, Principal
 from mesteri.config import get_settings
 from mesteri.kit import i18n, realtime
-from mesteri.kit.db import FastReader, ReadSession, unit_of_work
+from mesteri.kit.db import FastStatements, ReadSession, unit_of_work
 from mesteri.kit.errors import DomainError
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.kit.realtime import CLOSE_AUTH, Connection, Hub
@@ -56,7 +56,7 @@ def _same_site(ws: WebSocket) -> bool:
 
 
 async def _authenticate(ws: WebSocket, hello: dict[str, Any]) -> Identity | None:
-    reader: FastReader = ws.app.state.fast_reader
+    reader: FastStatements = ws.app.state.fast_statements
     try:
         if hello.get("type") == "auth" and isinstance(hello.get("token"), str):
             return await accounts.access_identity(reader, hello["token"])
@@ -168,7 +168,7 @@ async def _send(
     limiter: RateLimiter = ws.app.state.limiter
     try:
         await limiter.hit(SEND_RATE, f"message:{principal.user_id}")
-        writer: FastReader = ws.app.state.fast_reader
+        writer: FastStatements = ws.app.state.fast_statements
         shaped = await service.do_post_text(writer, conversation_id, principal, body)
         if shaped is None:
             async with unit_of_work(ws.app.state.write_sessions) as session:

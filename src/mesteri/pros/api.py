@@ -16,7 +16,7 @@ from mesteri.accounts.deps import Client, CurrentPrincipal, CurrentUser, StaffPr
 from mesteri.accounts.service import Identity
 from mesteri.catalog import service as catalog
 from mesteri.config import get_settings
-from mesteri.kit.db import DbRead, DbWrite, FastReader
+from mesteri.kit.db import DbRead, DbWrite, FastStatements
 from mesteri.kit.errors import DomainError
 from mesteri.kit.i18n import get_language
 from mesteri.kit.pagination import Page
@@ -71,7 +71,7 @@ async def optional_identity(
     """Search is public; a signed-in caller's search may be kept (opt-in history)."""
     if credentials is None:
         return None
-    reader: FastReader = request.app.state.fast_reader
+    reader: FastStatements = request.app.state.fast_statements
     try:
         return await accounts.access_identity(reader, credentials.credentials)
     except DomainError:
