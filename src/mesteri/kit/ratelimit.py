@@ -11,6 +11,7 @@ thread it starts again 10 ms after any hit; ``_LocalStorage`` sweeps at most eve
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -24,6 +25,9 @@ from limits.strategies import MovingWindowRateLimiter as LocalMovingWindowRateLi
 from mesteri.kit.errors import RateLimitedError
 
 SWEEP_SECONDS = 30.0
+
+# The few rules the app uses ("30/minute"), parsed once rather than on every hit.
+_rule = functools.lru_cache(maxsize=64)(parse)
 
 
 class _LocalStorage(MemoryStorage):
@@ -77,21 +81,21 @@ class RateLimiter:
 
     async def check(self, rule: str, *keys: str) -> None:
         """Raise 429 if ``rule`` (e.g. ``"5/15minutes"``) is already used up for a key."""
-        item = parse(rule)
+        item = _rule(rule)
         for key in keys:
             if not await self._test(item, key):
                 raise RateLimitedError(await self._retry_after(item, key))
 
     async def hit(self, rule: str, *keys: str) -> None:
         """Count one event for each key; raise 429 when that exceeds the rule."""
-        item = parse(rule)
+        item = _rule(rule)
         for key in keys:
             if not await self._hit(item, key):
                 raise RateLimitedError(await self._retry_after(item, key))
 
     async def record(self, rule: str, *keys: str) -> None:
         """Count one event (e.g. a failed login) without refusing this request."""
-        item = parse(rule)
+        item = _rule(rule)
         for key in keys:
             await self._hit(item, key)
 

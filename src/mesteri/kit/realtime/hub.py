@@ -163,7 +163,8 @@ class Connection:
 
     async def _write(self, frame: str) -> None:
         try:
-            await asyncio.wait_for(self.socket.send_text(frame), self.hub.send_timeout)
+            async with asyncio.timeout(self.hub.send_timeout):  # no task per frame, as wait_for
+                await self.socket.send_text(frame)
         except TimeoutError:
             DROPPED.inc()
             self.close(CLOSE_TOO_SLOW, "too slow: reconnect and resume")
