@@ -8,9 +8,11 @@ import uuid
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import State
 
 from mesteri.accounts.deps import Client, CurrentPrincipal, Limiter, StaffPrincipal
-from mesteri.kit.db import DbRead, DbWrite, FastStatements
+from mesteri.accounts.service import Principal
+from mesteri.kit.db import DbRead, DbWrite, FastStatements, unit_of_work
 from mesteri.kit.pagination import Page
 from mesteri.messaging import service
 from mesteri.messaging.models import Conversation, Message
@@ -74,6 +76,22 @@ async def posted_out(session: DbWrite, posted: service.Posted) -> PostedMessageO
     files = await service.files_of(session, [posted.message])
     shaped = service.message_out(posted.message, files)
     return PostedMessageOut(**shaped.model_dump(), notice=posted.notice)
+
+
+async def post_now(
+    state: State, conversation_id: uuid.UUID, principal: Principal, body: MessageIn
+) -> PostedMessageOut:
+    """Post a message in a transaction of its own (the REST call and the WebSocket's
+    ``send``): a plain text as one statement, and anything else, or anything that
+    statement refused, through ``do_post``, which also says what is wrong."""
+    writer: FastStatements = state.fast_statements
+    quick = await service.do_post_text(writer, conversation_id, principal, body)
+    if quick is not None:
+        return quick
+    async with unit_of_work(state.write_sessions) as session:
+        return await posted_out(
+            session, await service.do_post(session, conversation_id, principal, body)
+        )
 
 
 @router.get("/conversations", response_model=Page[ConversationOut])
@@ -141,7 +159,6 @@ async def post_message(
     request: Request,
     conversation_id: uuid.UUID,
     body: MessageIn,
-    session: DbWrite,
     principal: CurrentPrincipal,
     limiter: Limiter,
 ) -> PostedMessageOut:
@@ -149,12 +166,7 @@ async def post_message(
     e-mail addresses and links are hidden for the reader (``masked``; ``notice`` says
     why). Send a ``client_token`` to make retries safe."""
     await limiter.hit(SEND_RATE, f"message:{principal.user_id}")
-    writer: FastStatements = request.app.state.fast_statements
-    quick = await service.do_post_text(writer, conversation_id, principal, body)
-    if quick is not None:
-        return quick
-    posted = await service.do_post(session, conversation_id, principal, body)
-    return await posted_out(session, posted)
+    return await post_now(request.app.state, conversation_id, principal, body)
 
 
 @router.patch("/messages/{message_id}", response_model=PostedMessageOut)

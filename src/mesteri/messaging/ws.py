@@ -28,12 +28,12 @@ from mesteri.accounts.deps import SESSION_COOKIE
 from mesteri.accounts.service import Identity, Principal
 from mesteri.config import get_settings
 from mesteri.kit import i18n, realtime
-from mesteri.kit.db import FastStatements, ReadSession, unit_of_work
+from mesteri.kit.db import FastStatements, ReadSession
 from mesteri.kit.errors import DomainError
 from mesteri.kit.ratelimit import RateLimiter
 from mesteri.kit.realtime import CLOSE_AUTH, Connection, Hub
 from mesteri.messaging import service
-from mesteri.messaging.api import SEND_RATE, posted_out
+from mesteri.messaging.api import SEND_RATE, post_now
 from mesteri.messaging.schemas import MessageIn
 
 router = APIRouter()
@@ -171,12 +171,7 @@ async def _send(
     limiter: RateLimiter = ws.app.state.limiter
     try:
         await limiter.hit(SEND_RATE, f"message:{principal.user_id}")
-        writer: FastStatements = ws.app.state.fast_statements
-        shaped = await service.do_post_text(writer, conversation_id, principal, body)
-        if shaped is None:
-            async with unit_of_work(ws.app.state.write_sessions) as session:
-                posted = await service.do_post(session, conversation_id, principal, body)
-                shaped = await posted_out(session, posted)
+        shaped = await post_now(ws.app.state, conversation_id, principal, body)
     except DomainError as exc:
         text = i18n.gettext(exc.msgid, **exc.params)
         connection.send("error", {"ref": ref, "code": exc.code, "message": text})
