@@ -15,8 +15,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from mesteri.kit.realtime import CLOSE_AUTH, CLOSE_SESSION_ENDED
+from mesteri.kit.realtime.brokers import CHANNEL
 from mesteri.messaging import service
 from mesteri.messaging.models import MessageKind
+from mesteri.messaging.schemas import MAX_BODY
 from tests.conftest import PASSWORD
 from tests.fixtures.chat import Chat, Socket, make_chat, post
 from tests.messaging.conftest import Served
@@ -96,6 +98,20 @@ async def test_a_message_reaches_both_parties_and_nobody_else(served: Served, ch
     assert not [f for f in stranger.frames if chat.conversation_id in json.dumps(f)]
     for socket in (pro, client, stranger):
         await socket.close()
+
+
+async def test_a_message_too_long_for_a_notify_payload_still_arrives_whole(
+    served: Served, chat: Chat
+) -> None:
+    """PostgreSQL refuses NOTIFY payloads of 8000 bytes: the statement sends a reference
+    instead and the receiving process reads the event from the reader's stream."""
+    pro = await Socket.open(served.base_url, chat.pro.token)
+    body = "Deviz: " + "ș" * (MAX_BODY - 7)  # two bytes a letter: over 8000 bytes in all
+    sent = await post(served.http, chat.client, chat.conversation_id, body)
+    (event,) = await pro.wait_for("message.new")
+    assert event["data"]["id"] == sent["id"]
+    assert event["data"]["body"] == body
+    await pro.close()
 
 
 async def test_a_reconnecting_client_gets_exactly_what_it_missed(
@@ -332,3 +348,25 @@ async def test_a_retry_racing_its_first_send_answers_with_the_first_message(
     assert sent["data"]["ref"] == "retry"
     assert sent["data"]["message"]["id"] == str(draft.shown.id)
     assert stored == 1
+
+
+async def test_a_text_is_announced_once_by_its_own_statement(served: Served, chat: Chat) -> None:
+    """With the PostgreSQL broker the message's statement NOTIFYs its event itself (it
+    arrives at the commit) and nothing sends it again after; the envelope numbers the
+    event in both members' streams."""
+    heard: list[dict[str, object]] = []
+    listener = await asyncpg.connect(served.database_url)
+    await listener.add_listener(
+        CHANNEL, lambda _c, _pid, _ch, payload: heard.append(json.loads(payload))
+    )
+    try:
+        sent = await post(served.http, chat.client, chat.conversation_id, "Vin joi.")
+        await asyncio.sleep(0.5)  # anything sent after the commit has arrived by now
+    finally:
+        await listener.close()
+    mine = [e for e in heard if e.get("t") == "message.new"]
+    assert len(mine) == 1, heard
+    (envelope,) = mine
+    assert envelope["d"]["id"] == sent["id"]  # type: ignore[index]
+    assert envelope["d"]["seq"] == sent["seq"]  # type: ignore[index]
+    assert set(envelope["to"]) == {chat.client.user_id, chat.pro.user_id}  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from mesteri.kit.realtime.streams import (
     broadcast,
     close_sessions,
     last_event_id,
+    notify_stored_sql,
     publish,
     send_stored,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "configure",
     "current_broker",
     "last_event_id",
+    "notify_stored_sql",
     "publish",
     "send_stored",
 ]

@@ -6,7 +6,8 @@ events go out in commit order, several commits in one statement when they pile u
 ``kit.notify``, which also says why not inside the transaction). A process that crashes
 between commit and publish loses only the live copy: receivers notice the gap at the
 user's next event and read it from the stream, and a reconnecting client resumes from
-the table anyway.
+the table anyway. With PostgreSQL, a statement that stores one event may NOTIFY it
+itself (``statement_channel``): a chat text's, which then arrives at its commit.
 
 A receiver whose connection to the broker broke may have missed events: after it is back,
 ``resumed`` is called so every connection catches up from its stream.
@@ -36,6 +37,11 @@ Resumed = Callable[[], None]
 class Broker(Protocol):
     name: str
 
+    @property
+    def statement_channel(self) -> str | None:
+        """The channel a statement may NOTIFY itself with the event it stores (it then
+        arrives at its commit, ``realtime.notify_stored_sql``); None: send it after."""
+
     def after_commit(self, envelopes: Sequence[str]) -> None:
         """Right after the transaction that stored them committed (never waits)."""
 
@@ -55,6 +61,10 @@ class PostgresBroker:
 
     def __init__(self, database_url: str | None) -> None:
         self._dsn = libpq_url(database_url) if database_url else None
+
+    @property
+    def statement_channel(self) -> str | None:
+        return CHANNEL if self._dsn else None  # unconfigured: nobody listens
 
     def after_commit(self, envelopes: Sequence[str]) -> None:
         notify.notifier.post(CHANNEL, envelopes)
@@ -106,6 +116,8 @@ class RedisBroker:
 
         self._redis = redis.Redis.from_url(redis_url)
         self._backlog: notify.Backlog[str] = notify.Backlog(self.send)
+
+    statement_channel: str | None = None  # PostgreSQL's NOTIFY does not reach Redis subscribers
 
     def after_commit(self, envelopes: Sequence[str]) -> None:
         self._backlog.post(envelopes)
