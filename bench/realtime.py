@@ -105,6 +105,7 @@ class Options:
     warmup: float
     rounds: int
     probe_rate: float
+    activity_every: float
     pool_size: int | None
     connect_concurrency: int
     compression: bool
@@ -148,6 +149,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         type=float,
         default=5.0,
         help="raw NOTIFYs per second during the chat rounds (0: none)",
+    )
+    parser.add_argument(
+        "--activity-every",
+        type=float,
+        default=1.0,
+        help="seconds between samples of pg_stat_activity during the chat rounds (sampled "
+        "every 0.1 s, its query was itself in the tail of the chat's p99)",
     )
     parser.add_argument(
         "--pool-size",
@@ -195,6 +203,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         parser.error("counts need at least 1")
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.probe_rate < 0:
         parser.error("--rate and --duration must be above 0")
+    if args.activity_every <= 0:
+        parser.error("--activity-every must be above 0")
     ceiling = 2 * args.conversations * SEND_RATE_PER_USER
     if args.rate > 0.8 * ceiling:
         parser.error(
@@ -217,6 +227,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         warmup=args.warmup,
         rounds=args.rounds,
         probe_rate=args.probe_rate,
+        activity_every=args.activity_every,
         pool_size=args.pool_size,
         connect_concurrency=args.connect_concurrency,
         compression=not args.no_compression,
@@ -801,7 +812,7 @@ class ActivitySampler:
     """``pg_stat_activity`` of the benchmark database every ``every`` seconds: what the
     backends are doing (active / idle in transaction) and what they wait for."""
 
-    def __init__(self, url: str, every: float = 0.1) -> None:
+    def __init__(self, url: str, every: float) -> None:
         self.url, self.every = url, every
         self.conn: Any = None
         self.samples = 0
@@ -1343,7 +1354,7 @@ async def measure(ctx: Context) -> dict[str, Any]:
     probe = NotifyProbe(pg_url, size)
     redis_probe = RedisProbe(opts.redis, size) if opts.redis else None
     tap = Tap(pg_url, opts.redis)
-    sampler = ActivitySampler(pg_url)
+    sampler = ActivitySampler(pg_url, opts.activity_every)
     lag = LoopLag()
     stop = asyncio.Event()
     result: dict[str, Any] = {"envelope_bytes": size}
@@ -1703,7 +1714,7 @@ def print_report(report: dict[str, Any]) -> None:
     db = report.get("database_during_chat") or {}
     if db:
         say(
-            f"PostgreSQL during the chat (per 0.1 s sample): "
+            f"PostgreSQL during the chat (per sample, every {opts['activity_every']:g} s): "
             f"{db['waiting_on_notify_lock']} backends waiting on the NOTIFY lock (Lock:object), "
             f"{db['idle_in_transaction']} idle in transaction (waiting for the api), "
             f"{db['in_wal_flush']} in a WAL flush; "
