@@ -189,7 +189,8 @@ def notify_stored_sql(events: str, channel: str) -> str:
     """``send_stored`` inside a statement that stores one event itself: a scalar subquery
     that NOTIFYs ``channel`` (an SQL expression; NULL sends nothing) with the envelope of
     the event in ``events`` (the statement's rows of ``user_id, seq, type, data``, one per
-    recipient, all of one event). PostgreSQL delivers it when the transaction commits."""
+    recipient, all of one event; none: nothing is sent). PostgreSQL delivers it when the
+    transaction commits."""
     to = "jsonb_object_agg(e.user_id, e.seq)"
     return f"""(
     SELECT pg_notify({channel}, CASE WHEN octet_length(n.full) <= {MAX_INLINE_BYTES}
@@ -197,7 +198,7 @@ def notify_stored_sql(events: str, channel: str) -> str:
     FROM (SELECT jsonb_build_object('t', min(e.type), 'd', (array_agg(e.data))[1],
                                     'to', {to})::text AS full,
                  jsonb_build_object('t', min(e.type), 'to', {to}, 'ref', 1)::text AS ref
-          FROM {events} e) n
+          FROM {events} e HAVING count(*) > 0) n
     WHERE {channel} IS NOT NULL)"""  # noqa: S608 - the caller's constants
 
 
