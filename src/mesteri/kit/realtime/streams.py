@@ -191,14 +191,14 @@ def notify_stored_sql(events: str, channel: str) -> str:
     the event in ``events`` (the statement's rows of ``user_id, seq, type, data``, one per
     recipient, all of one event; none: nothing is sent). PostgreSQL delivers it when the
     transaction commits."""
-    to = "jsonb_object_agg(e.user_id, e.seq)"
     return f"""(
-    SELECT pg_notify({channel}, CASE WHEN octet_length(n.full) <= {MAX_INLINE_BYTES}
-                                     THEN n.full ELSE n.ref END)
-    FROM (SELECT jsonb_build_object('t', min(e.type), 'd', (array_agg(e.data))[1],
-                                    'to', {to})::text AS full,
-                 jsonb_build_object('t', min(e.type), 'to', {to}, 'ref', 1)::text AS ref
-          FROM {events} e HAVING count(*) > 0) n
+    SELECT pg_notify({channel}, CASE WHEN octet_length(f.full) <= {MAX_INLINE_BYTES} THEN f.full
+        ELSE jsonb_build_object('t', n.type, 'to', n.recipients, 'ref', 1)::text END)
+    FROM (SELECT min(e.type) AS type, (array_agg(e.data))[1] AS data,
+                 jsonb_object_agg(e.user_id, e.seq) AS recipients
+          FROM {events} e HAVING count(*) > 0) n,
+        LATERAL (SELECT jsonb_build_object('t', n.type, 'd', n.data, 'to', n.recipients)::text
+                 AS full) f
     WHERE {channel} IS NOT NULL)"""  # noqa: S608 - the caller's constants
 
 
