@@ -9,8 +9,8 @@ chat messages and escrow releases). Here a NOTIFY is a transaction of its own th
 the flush (``synchronous_commit = off``): nothing in it needs to survive a crash, since
 receivers catch up from tables (event streams, the outbox) anyway. The one exception is
 a chat text, a transaction of one short statement that NOTIFYs its own event
-(``realtime.notify_stored_sql``): its lock is held for the flush alone, and it saves the
-round trip after the commit.
+(``realtime.notify_stored_sql``): it holds that lock only through its own flush, and
+saves the round trip after the commit.
 
 ``post`` hands notifications over without waiting. One task per process sends them in
 the order they came, everything that piled up while it was sending in one statement;
